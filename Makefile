@@ -1,0 +1,37 @@
+# ALPCRUN.CH. Two commands matter on a fresh machine:
+#   make bench   the lab's main job (no services needed)
+#   make test    vet, race tests, generated-code check
+SHELL := /bin/bash
+GO ?= go
+COUNT ?= 10
+BENCH ?= .
+BENCHTIME ?=
+
+.PHONY: all build test vet race proto proto-check bench tools
+
+all: build
+
+build:
+	$(GO) build ./...
+
+vet:
+	$(GO) vet ./...
+
+race:
+	$(GO) test -race -timeout 15m ./...
+
+test: vet race proto-check
+
+# protoc comes from Debian; the Go plugins are pinned in go.mod's tool lines.
+proto:
+	./scripts/genproto.sh
+
+proto-check:
+	@tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; \
+	./scripts/genproto.sh $$tmp && \
+	diff -r -q -x '*.proto' $$tmp/proto/alpcrun/v1 proto/alpcrun/v1 && \
+	diff -u $$tmp/proto/alpcrun/v1/alpcrun.pb.go proto/alpcrun/v1/alpcrun.pb.go && \
+	echo "proto-check: generated code is up to date"
+
+bench:
+	COUNT=$(COUNT) BENCH='$(BENCH)' BENCHTIME='$(BENCHTIME)' ./scripts/bench.sh
