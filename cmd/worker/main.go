@@ -1,0 +1,60 @@
+// Command worker is the example ALPCRUN.CH worker, built on the worker SDK:
+// it registers with the queue manager and runs one kind of task (--task
+// echo, sleep:DURATION or pi; see handlerFor) until SIGINT or SIGTERM,
+// which make it drain: finish the tasks it holds, send their results, and
+// exit.
+//
+//	worker --queue-manager localhost:1337 --task pi --concurrency 4
+//
+// The queue manager's address comes from --queue-manager, else
+// $METALCORE_QUEUE_MANAGER_ADDR, else localhost:1337. The SDK reads the API
+// key from $METALCORE_API_KEY and the node and pod names from
+// $METALCORE_WORKER_NODE and $METALCORE_WORKER_POD.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
+
+	"github.com/alpcrun/alpcrun/services/sdk/worker"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "worker:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	addr := os.Getenv("METALCORE_QUEUE_MANAGER_ADDR")
+	if addr == "" {
+		addr = "localhost:1337"
+	}
+	flag.StringVar(&addr, "queue-manager", addr, "queue manager address (env METALCORE_QUEUE_MANAGER_ADDR)")
+	task := flag.String("task", "echo", "task to run: echo, sleep:DURATION (e.g. sleep:10ms) or pi")
+	concurrency := flag.Int("concurrency", runtime.GOMAXPROCS(0), "tasks run at once")
+	useTLS := flag.Bool("tls", false, "dial the queue manager with TLS")
+	caCert := flag.String("ca-cert", "", "PEM CA bundle that verifies the queue manager (default: system roots)")
+	flag.Parse()
+
+	h, err := handlerFor(*task)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log.Info("worker starting", "queue-manager", addr, "task", *task, "concurrency", *concurrency)
+	opts := []worker.Option{worker.WithConcurrency(*concurrency), worker.WithLogger(log)}
+	if *useTLS {
+		opts = append(opts, worker.WithTLSFiles(*caCert, "", ""))
+	}
+	return worker.Run(ctx, addr, h, opts...)
+}

@@ -1,0 +1,435 @@
+// Package session holds the queue manager's sessions: their attributes,
+// their task, result and dead-letter queues, and the batches in flight at
+// each worker, with redelivery and dead-lettering. It knows nothing of gRPC:
+// batches are opaque payloads that the service converts.
+package session
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/alpcrun/alpcrun/core/queue"
+)
+
+// Sentinel errors; the queue manager maps each to a gRPC code in one table.
+var (
+	ErrNotFound = errors.New("session: not found")
+	ErrExists   = errors.New("session: already exists")
+	ErrInvalid  = errors.New("session: invalid attributes")
+	ErrClosed   = errors.New("session: closed")
+)
+
+// Defaults of SPEC §2.
+const (
+	DefaultIdleTimeout = 60 * time.Second
+	DefaultMaxInflight = 10
+	DefaultMaxAttempts = 3
+	MaxPriority        = 10
+	// ReasonExhausted is the error of a task delivered MaxAttempts times
+	// without a result.
+	ReasonExhausted = "attempts exhausted"
+)
+
+// Attributes are a session's settings (the proto's SessionAttributes).
+type Attributes struct {
+	Priority            uint32
+	ClientID            string
+	MinWorkers          *uint32 // nil: unset
+	MaxWorkers          *uint32 // nil: unlimited
+	IdleTimeout         time.Duration
+	Preemptible         bool
+	CleanupOnClientExit bool
+	MaxInflight         uint32
+	Tags                []string
+	MaxAttempts         uint32
+	TaskTimeout         time.Duration // 0: no limit
+}
+
+// Validate checks the rules of SPEC §2, naming every problem.
+func (a *Attributes) Validate() error {
+	var errs []error
+	if a.Priority > MaxPriority {
+		errs = append(errs, fmt.Errorf("%w: priority %d above %d", ErrInvalid, a.Priority, MaxPriority))
+	}
+	if a.MinWorkers != nil && a.MaxWorkers != nil && *a.MaxWorkers < *a.MinWorkers {
+		errs = append(errs, fmt.Errorf("%w: max_workers %d below min_workers %d", ErrInvalid, *a.MaxWorkers, *a.MinWorkers))
+	}
+	if a.IdleTimeout < 0 {
+		errs = append(errs, fmt.Errorf("%w: negative idle_timeout", ErrInvalid))
+	}
+	if a.TaskTimeout < 0 {
+		errs = append(errs, fmt.Errorf("%w: negative task_timeout", ErrInvalid))
+	}
+	return errors.Join(errs...)
+}
+
+func (a *Attributes) fillDefaults() {
+	if a.IdleTimeout == 0 {
+		a.IdleTimeout = DefaultIdleTimeout
+	}
+	if a.MaxInflight == 0 {
+		a.MaxInflight = DefaultMaxInflight
+	}
+	if a.MaxAttempts == 0 {
+		a.MaxAttempts = DefaultMaxAttempts
+	}
+}
+
+// Task is one task batch as the session keeps it.
+type Task struct {
+	// ID is the batch id, unique in its session, assigned at Enqueue.
+	ID       string
+	Priority uint32
+	// Payload is the service's batch; the session never reads it.
+	Payload any
+	// Attempts counts deliveries to workers so far.
+	Attempts uint32
+	// Enqueued is when the client's batch was accepted.
+	Enqueued time.Time
+	seq      uint64 // enqueue order, kept by redeliveries
+	// Err is set on a dead-lettered task that failed for a reason of the
+	// queue manager's own (ReasonExhausted); empty when a worker reported it.
+	Err string
+}
+
+// redeliverMark is pushed into the task queue to wake a consumer blocked in
+// Pop when a task lands in the redelivery list; consumers skip it.
+var redeliverMark = &Task{}
+
+// Session is one open session. Its methods are safe for concurrent use.
+type Session struct {
+	ID    string
+	AppID string
+
+	tasks   queue.Queue // *Task
+	results queue.Queue // service result batches
+	dead    queue.Queue // *Task
+
+	batchSeq     atomic.Uint64
+	outstanding  atomic.Int64 // accepted tasks without a final outcome
+	marks        atomic.Int64 // redeliverMarks in the task queue
+	pushing      atomic.Int64 // Enqueue calls waiting for room
+	idle         atomic.Bool  // no client activity for idle_timeout
+	lastActivity atomic.Int64 // unix nanos of the last client batch or attach
+	notify       func(*Session)
+
+	mu struct {
+		sync.Mutex
+		attrs     Attributes
+		clients   int
+		closed    bool
+		redeliver []*Task // served before the task queue, oldest first
+		leases    map[*Lease]struct{}
+	}
+}
+
+// Attributes returns a copy of the current attributes.
+func (s *Session) Attributes() Attributes {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mu.attrs
+}
+
+// Pending is the number of tasks waiting for a worker (a snapshot).
+func (s *Session) Pending() int {
+	s.mu.Lock()
+	n := len(s.mu.redeliver)
+	s.mu.Unlock()
+	return n + max(0, s.tasks.Len()-int(s.marks.Load())) + int(s.pushing.Load())
+}
+
+// Inflight is the number of batches held by workers, unanswered.
+func (s *Session) Inflight() int {
+	s.mu.Lock()
+	leases := make([]*Lease, 0, len(s.mu.leases))
+	for l := range s.mu.leases {
+		leases = append(leases, l)
+	}
+	s.mu.Unlock()
+	n := 0
+	for _, l := range leases {
+		n += l.Inflight()
+	}
+	return n
+}
+
+// Idle reports whether the session was marked idle by Sweep.
+func (s *Session) Idle() bool { return s.idle.Load() }
+
+func (s *Session) touch(now time.Time) {
+	s.lastActivity.Store(now.UnixNano())
+	if s.idle.Swap(false) {
+		s.notify(s)
+	}
+}
+
+// Enqueue assigns the task its batch id and queues it, blocking while the
+// task queue is full. A task the session refuses is not queued.
+func (s *Session) Enqueue(ctx context.Context, t *Task, now time.Time) error {
+	t.seq = s.batchSeq.Add(1)
+	t.Enqueued = now
+	t.ID = strconv.FormatUint(t.seq, 36)
+	s.lastActivity.Store(now.UnixNano())
+	s.outstanding.Add(1)
+	// Counted as pending while it waits to be queued: a speed queue holds
+	// nothing, so without this no worker would ever be bound to take it.
+	s.pushing.Add(1)
+	if s.tasks.Len() == 0 || s.idle.Load() {
+		s.touch(now)
+		s.notify(s)
+	}
+	err := s.tasks.Push(ctx, queue.Item{Value: t, Priority: t.Priority})
+	s.pushing.Add(-1)
+	if err != nil {
+		s.outstanding.Add(-1)
+		if errors.Is(err, queue.ErrClosed) {
+			return ErrClosed
+		}
+		return err
+	}
+	return nil
+}
+
+// next takes the next task: redeliveries first, then the task queue.
+func (s *Session) next(ctx context.Context) (*Task, error) {
+	for {
+		if t := s.takeRedelivery(); t != nil {
+			return t, nil
+		}
+		it, err := s.tasks.Pop(ctx)
+		if err != nil {
+			if errors.Is(err, queue.ErrClosed) {
+				return nil, ErrClosed
+			}
+			return nil, err
+		}
+		if t := it.Value.(*Task); t != redeliverMark {
+			return t, nil
+		}
+		s.marks.Add(-1)
+	}
+}
+
+func (s *Session) takeRedelivery() *Task {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.mu.redeliver) == 0 {
+		return nil
+	}
+	t := s.mu.redeliver[0]
+	s.mu.redeliver[0] = nil
+	s.mu.redeliver = s.mu.redeliver[1:]
+	return t
+}
+
+// requeue puts tasks back at the front of the queue, or dead-letters those
+// that used up their attempts.
+func (s *Session) requeue(ts []*Task) {
+	if len(ts) == 0 {
+		return
+	}
+	s.mu.Lock()
+	maxAttempts := s.mu.attrs.MaxAttempts
+	closed := s.mu.closed
+	slices.SortFunc(ts, func(a, b *Task) int { return cmp.Compare(a.seq, b.seq) })
+	var again []*Task
+	var dead []*Task
+	for _, t := range ts {
+		if t.Attempts >= maxAttempts {
+			t.Err = ReasonExhausted
+			dead = append(dead, t)
+		} else {
+			again = append(again, t)
+		}
+	}
+	if !closed {
+		s.mu.redeliver = append(again, s.mu.redeliver...)
+	}
+	s.mu.Unlock()
+	if closed {
+		return
+	}
+	for _, t := range dead {
+		// A full dead-letter queue slows the caller instead of losing a task.
+		if s.dead.Push(context.Background(), queue.Item{Value: t}) == nil {
+			s.Finish()
+		}
+	}
+	for range again {
+		// Wake a consumer blocked on the empty queue. When the queue is
+		// full nobody is blocked there, so a refused mark loses nothing.
+		s.marks.Add(1)
+		if s.tasks.TryPush(queue.Item{Value: redeliverMark, Priority: ^uint32(0)}) != nil {
+			s.marks.Add(-1)
+		}
+	}
+	if len(again) > 0 {
+		s.notify(s)
+	}
+}
+
+// Outstanding is the number of accepted tasks that have neither a result
+// nor a dead letter yet.
+func (s *Session) Outstanding() int64 { return s.outstanding.Load() }
+
+// Finish records the final outcome of one task: its results were sent to a
+// client, or it went to the dead letters. When none is left it wakes the result consumers with a nil
+// item, so a client stream that is waiting for the last answer can end.
+func (s *Session) Finish() {
+	if s.outstanding.Add(-1) == 0 {
+		_ = s.results.TryPush(queue.Item{})
+	}
+}
+
+// Depths returns the lengths of the task (with redeliveries), result and
+// dead-letter queues.
+func (s *Session) Depths() (tasks, results, dead int) {
+	return s.Pending(), s.results.Len(), s.dead.Len()
+}
+
+// ResultsLen is the number of queued result batches.
+func (s *Session) ResultsLen() int { return s.results.Len() }
+
+// PushResult queues a result batch for the client, blocking while the
+// result queue is full (the worker is slowed, not failed).
+func (s *Session) PushResult(ctx context.Context, r any) error {
+	if err := s.results.Push(ctx, queue.Item{Value: r}); err != nil {
+		if errors.Is(err, queue.ErrClosed) {
+			return ErrClosed
+		}
+		return err
+	}
+	return nil
+}
+
+// PopResults waits for at least one result batch and takes up to len(dst).
+// Items with a nil Value are wake-ups from Finish; callers skip them.
+func (s *Session) PopResults(ctx context.Context, dst []queue.Item) (int, error) {
+	n, err := s.results.PopBatch(ctx, dst)
+	if errors.Is(err, queue.ErrClosed) {
+		return n, ErrClosed
+	}
+	return n, err
+}
+
+// PushDead dead-letters a batch that a worker reported failed.
+func (s *Session) PushDead(ctx context.Context, t *Task) error {
+	if err := s.dead.Push(ctx, queue.Item{Value: t}); err != nil {
+		if errors.Is(err, queue.ErrClosed) {
+			return ErrClosed
+		}
+		return err
+	}
+	return nil
+}
+
+// TakeDead removes and returns the dead letters queued now.
+func (s *Session) TakeDead() []*Task {
+	var out []*Task
+	for {
+		it, ok := tryPop(s.dead)
+		if !ok {
+			return out
+		}
+		out = append(out, it.Value.(*Task))
+	}
+}
+
+func tryPop(q queue.Queue) (queue.Item, bool) {
+	if q.Len() == 0 {
+		return queue.Item{}, false
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // a Pop that would block returns at once
+	it, err := q.Pop(ctx)
+	return it, err == nil
+}
+
+// Attached reports whether a client stream is attached.
+func (s *Session) Attached() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mu.clients > 0
+}
+
+// Attach records a client stream on the session; the returned func detaches
+// it and reports whether that was the last stream of a session that wants
+// to be cleaned up on client exit.
+func (s *Session) Attach(now time.Time) (detach func(now time.Time) (cleanup bool)) {
+	s.mu.Lock()
+	s.mu.clients++
+	s.mu.Unlock()
+	s.touch(now)
+	var once sync.Once
+	return func(now time.Time) (cleanup bool) {
+		once.Do(func() {
+			s.lastActivity.Store(now.UnixNano())
+			s.mu.Lock()
+			s.mu.clients--
+			cleanup = s.mu.clients == 0 && s.mu.attrs.CleanupOnClientExit
+			s.mu.Unlock()
+		})
+		return cleanup
+	}
+}
+
+// Lease binds a worker to the session for the length of its WorkerStream.
+func (s *Session) Lease(workerID string) (*Lease, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mu.closed {
+		return nil, ErrClosed
+	}
+	l := &Lease{s: s, Worker: workerID, credit: make(chan struct{}, s.mu.attrs.MaxInflight)}
+	l.mu.inflight = make(map[string]*flight)
+	s.mu.leases[l] = struct{}{}
+	return l, nil
+}
+
+func (s *Session) shutdown() (tasks, results, dead int) {
+	s.mu.Lock()
+	s.mu.closed = true
+	tasks = len(s.mu.redeliver)
+	s.mu.redeliver = nil
+	leases := s.mu.leases
+	s.mu.leases = map[*Lease]struct{}{}
+	s.mu.Unlock()
+	for l := range leases {
+		tasks += l.drop()
+	}
+	for _, q := range []queue.Queue{s.tasks, s.results, s.dead} {
+		q.Close()
+	}
+	tasks += drain(s.tasks, true)
+	results = drain(s.results, false)
+	dead = drain(s.dead, false)
+	return tasks, results, dead
+}
+
+func drain(q queue.Queue, skipMarks bool) int {
+	n := 0
+	for {
+		it, err := q.Pop(context.Background())
+		if err != nil {
+			return n
+		}
+		if skipMarks && it.Value == redeliverMark {
+			continue
+		}
+		n++
+	}
+}
+
+// Done reports whether the session has been closed.
+func (s *Session) Done() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mu.closed
+}

@@ -1,0 +1,120 @@
+// Command client is a small ALPCRUN.CH client built on the client SDK: it
+// opens a session, submits tasks, prints each result as it arrives, and
+// ends with a summary. Run it against a queue manager and workers:
+//
+//	go run ./cmd/queue-manager
+//	go run ./cmd/worker --task pi          # in two more terminals
+//	go run ./examples/client --tasks 1000
+//
+// With --task pi (the default) every task asks a worker for a Monte Carlo
+// estimate of π over --samples points: the payload is the sample count as
+// decimal text and the result the number of hits, so π ≈ 4·Σhits/Σsamples.
+// With --task echo the payload is returned as is (run the workers with
+// --task echo or --task sleep:10ms).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/alpcrun/alpcrun/services/sdk/client"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "client:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	addr := os.Getenv("METALCORE_QUEUE_MANAGER_ADDR")
+	if addr == "" {
+		addr = "localhost:1337"
+	}
+	flag.StringVar(&addr, "queue-manager", addr, "queue manager address (env METALCORE_QUEUE_MANAGER_ADDR)")
+	tasks := flag.Int("tasks", 1000, "number of tasks")
+	task := flag.String("task", "pi", "pi or echo (match the workers' --task)")
+	samples := flag.Uint64("samples", 1_000_000, "Monte Carlo samples per pi task")
+	quiet := flag.Bool("quiet", false, "print only the summary")
+	useTLS := flag.Bool("tls", false, "dial the queue manager with TLS")
+	caCert := flag.String("ca-cert", "", "PEM CA bundle that verifies the queue manager (default: system roots)")
+	flag.Parse()
+	if *task != "pi" && *task != "echo" {
+		return fmt.Errorf("unknown --task %q: want pi or echo", *task)
+	}
+
+	// Ctrl-C closes the session, which ends the result stream below.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	dialCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var opts []client.Option // the SDK takes the API key from METALCORE_API_KEY
+	if *useTLS {
+		opts = append(opts, client.WithTLSFiles(*caCert, "", ""))
+	}
+	c, err := client.Dial(dialCtx, addr, opts...)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	s, err := c.CreateSession(ctx, client.SessionOptions{AppID: "example"})
+	if err != nil {
+		return err
+	}
+	go func() {
+		<-ctx.Done()
+		_ = s.Close(context.Background())
+	}()
+	fmt.Printf("session %s: %d %s tasks\n", s.ID(), *tasks, *task)
+
+	start := time.Now()
+	go func() {
+		payload := []byte(strconv.FormatUint(*samples, 10))
+		for i := range *tasks {
+			if *task == "echo" {
+				payload = []byte("task " + strconv.Itoa(i))
+			}
+			if err := s.Submit(ctx, strconv.Itoa(i), payload); err != nil {
+				fmt.Fprintln(os.Stderr, "client: submit:", err)
+				break
+			}
+		}
+		s.CloseSend()
+	}()
+
+	var done int
+	var hits uint64
+	for r := range s.Results() {
+		done++
+		if *task == "pi" {
+			h, _ := strconv.ParseUint(string(r.Payload), 10, 64)
+			hits += h
+		}
+		if !*quiet {
+			fmt.Printf("task %s: %s (attempts %d)\n", r.ID, r.Payload, r.Attempts)
+		}
+	}
+	if err := s.Wait(context.Background()); err != nil {
+		return err
+	}
+	elapsed := time.Since(start)
+	dead, err := s.DeadLetters(ctx)
+	if err != nil {
+		return err
+	}
+	for _, d := range dead {
+		fmt.Printf("task %s failed: %s\n", d.ID, d.Error)
+	}
+	fmt.Printf("%d results, %d failed in %v (%.0f tasks/s)\n", done, len(dead), elapsed.Round(time.Millisecond), float64(done)/elapsed.Seconds())
+	if *task == "pi" && done > 0 {
+		fmt.Printf("pi ≈ %.6f from %d samples\n", 4*float64(hits)/float64(uint64(done)**samples), uint64(done)**samples)
+	}
+	return s.Close(ctx)
+}

@@ -1,0 +1,120 @@
+package grpctune
+
+import (
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/keepalive"
+)
+
+// Settings are the transport knobs that ServerOptions and DialOptions set.
+// The zero value of every field keeps gRPC's default, so Settings{} is plain
+// gRPC; the bench relay measures any Settings against Tuned (see doc.go).
+type Settings struct {
+	// StreamWindow and ConnWindow are static HTTP/2 flow-control windows in
+	// bytes (per stream, per connection). Setting either turns off gRPC's
+	// BDP estimator, which otherwise starts both at 64 KiB and grows them
+	// with ping round trips. Values below 64 KiB are ignored by gRPC.
+	StreamWindow int32
+	ConnWindow   int32
+	// ReadBuffer and WriteBuffer size the per-connection bufio buffers in
+	// bytes (gRPC default 32 KiB each); negative disables the buffer.
+	ReadBuffer  int
+	WriteBuffer int
+	// MaxMessage caps a received message in bytes on both ends (gRPC's
+	// default is 4 MiB received, unlimited sent).
+	MaxMessage int
+	// Keepalive pings idle long-lived streams so that a dead peer is found
+	// without waiting for TCP's timeouts, and lets the server accept them.
+	Keepalive bool
+}
+
+// Tuned is what every ALPCRUN.CH server and client uses: the relay limit,
+// the queue manager, the caches and the SDKs. doc.go has the measurements.
+func Tuned() Settings {
+	return Settings{
+		// Static 4 MiB windows: a stream is never blocked on flow control
+		// while 40 batches of 100×1 KiB are in flight, and the BDP
+		// estimator's pings and window growth stop costing CPU.
+		StreamWindow: 4 << 20,
+		ConnWindow:   16 << 20,
+		// 256 KiB buffers: at 100-task batches a read or write syscall
+		// carries several HTTP/2 frames instead of one 16 KiB frame.
+		ReadBuffer:  256 << 10,
+		WriteBuffer: 256 << 10,
+		// Room for the largest shared-data payload (64 MiB, SPEC §6) plus
+		// framing; batches are bounded by the queue manager's maxBatchBytes.
+		MaxMessage: 80 << 20,
+		Keepalive:  true,
+	}
+}
+
+// Keepalive timings. The client pings an idle connection every
+// keepaliveTime and gives up after keepaliveTimeout; the server allows pings
+// that often (its default minimum is 5 minutes, and a client pinging more
+// often than the server allows is disconnected with ENHANCE_YOUR_CALM).
+const (
+	keepaliveTime    = 30 * time.Second
+	keepaliveTimeout = 10 * time.Second
+	keepaliveMinTime = 10 * time.Second
+)
+
+// ServerOptions returns Tuned().ServerOptions().
+func ServerOptions() []grpc.ServerOption { return Tuned().ServerOptions() }
+
+// DialOptions returns Tuned().DialOptions(). Callers add credentials.
+func DialOptions() []grpc.DialOption { return Tuned().DialOptions() }
+
+// ServerOptions turns s into grpc.NewServer options.
+func (s Settings) ServerOptions() []grpc.ServerOption {
+	var opts []grpc.ServerOption
+	if s.StreamWindow != 0 {
+		opts = append(opts, grpc.InitialWindowSize(s.StreamWindow))
+	}
+	if s.ConnWindow != 0 {
+		opts = append(opts, grpc.InitialConnWindowSize(s.ConnWindow))
+	}
+	if s.ReadBuffer != 0 {
+		opts = append(opts, grpc.ReadBufferSize(s.ReadBuffer))
+	}
+	if s.WriteBuffer != 0 {
+		opts = append(opts, grpc.WriteBufferSize(s.WriteBuffer))
+	}
+	if s.MaxMessage != 0 {
+		opts = append(opts, grpc.MaxRecvMsgSize(s.MaxMessage), grpc.MaxSendMsgSize(s.MaxMessage))
+	}
+	if s.Keepalive {
+		opts = append(opts,
+			grpc.KeepaliveParams(keepalive.ServerParameters{Time: keepaliveTime, Timeout: keepaliveTimeout}),
+			grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: keepaliveMinTime, PermitWithoutStream: true}),
+		)
+	}
+	return opts
+}
+
+// DialOptions turns s into grpc.NewClient options.
+func (s Settings) DialOptions() []grpc.DialOption {
+	var opts []grpc.DialOption
+	if s.StreamWindow != 0 {
+		opts = append(opts, grpc.WithInitialWindowSize(s.StreamWindow))
+	}
+	if s.ConnWindow != 0 {
+		opts = append(opts, grpc.WithInitialConnWindowSize(s.ConnWindow))
+	}
+	if s.ReadBuffer != 0 {
+		opts = append(opts, grpc.WithReadBufferSize(s.ReadBuffer))
+	}
+	if s.WriteBuffer != 0 {
+		opts = append(opts, grpc.WithWriteBufferSize(s.WriteBuffer))
+	}
+	if s.MaxMessage != 0 {
+		opts = append(opts, grpc.WithDefaultCallOptions(
+			grpc.MaxCallRecvMsgSize(s.MaxMessage), grpc.MaxCallSendMsgSize(s.MaxMessage)))
+	}
+	if s.Keepalive {
+		opts = append(opts, grpc.WithKeepaliveParams(keepalive.ClientParameters{
+			Time: keepaliveTime, Timeout: keepaliveTimeout, PermitWithoutStream: true,
+		}))
+	}
+	return opts
+}

@@ -1,0 +1,116 @@
+// Package serve runs a service's gRPC and HTTP sides the same way in every
+// main: tuned transport, API keys, TLS, health and reflection, metrics and
+// pprof, readiness, and a graceful stop on SIGTERM.
+package serve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+
+	"github.com/alpcrun/alpcrun/services/internal/admin"
+	"github.com/alpcrun/alpcrun/services/internal/auth"
+	"github.com/alpcrun/alpcrun/services/internal/config"
+	"github.com/alpcrun/alpcrun/services/internal/grpctune"
+	"github.com/alpcrun/alpcrun/services/internal/tlsconf"
+)
+
+// DrainTimeout bounds the graceful stop: streams still open then are cut.
+const DrainTimeout = 10 * time.Second
+
+// Service is what a main serves.
+type Service struct {
+	Name     string
+	Common   config.Common
+	Log      *slog.Logger
+	Registry *prometheus.Registry
+	// Register adds the service's gRPC services.
+	Register func(*grpc.Server)
+	// Extra server options, e.g. larger message limits.
+	Options []grpc.ServerOption
+}
+
+// Run serves until ctx is done, then drains: readiness goes false, gRPC
+// stops gracefully (bounded by DrainTimeout), the HTTP side shuts down.
+// ready, when non-nil, receives the bound gRPC address once serving.
+func Run(ctx context.Context, svc Service, ready chan<- string) error {
+	a, open, err := auth.New(os.Getenv(auth.EnvAPIKey), svc.Common.APIKeyFile)
+	if err != nil {
+		return err
+	}
+	if open {
+		svc.Log.Warn("no API key configured: every call is accepted", "env", auth.EnvAPIKey)
+	}
+	creds, err := tlsconf.Server{Enabled: svc.Common.TLS, CertFile: svc.Common.CertFile,
+		KeyFile: svc.Common.KeyFile, ClientCAFile: svc.Common.ClientCAFile}.ServerOption()
+	if err != nil {
+		return err
+	}
+	opts := append(grpctune.ServerOptions(), creds)
+	opts = append(opts, a.ServerOptions()...)
+	opts = append(opts, svc.Options...)
+	g := grpc.NewServer(opts...)
+	svc.Register(g)
+	hs := health.NewServer()
+	healthpb.RegisterHealthServer(g, hs)
+	reflection.Register(g)
+
+	lis, err := net.Listen("tcp", svc.Common.Listen)
+	if err != nil {
+		return fmt.Errorf("%s: %w", svc.Name, err)
+	}
+	var adm *admin.Server
+	if svc.Common.HTTPListen != "" {
+		adm = admin.New(svc.Registry)
+		if err := adm.Start(svc.Common.HTTPListen); err != nil {
+			lis.Close()
+			return fmt.Errorf("%s: %w", svc.Name, err)
+		}
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- g.Serve(lis) }()
+	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	if adm != nil {
+		adm.SetReady(true)
+	}
+	svc.Log.Info("serving", "service", svc.Name, "grpc", lis.Addr().String(), "http", svc.Common.HTTPListen, "tls", svc.Common.TLS)
+	if ready != nil {
+		ready <- lis.Addr().String()
+	}
+
+	select {
+	case err = <-serveErr:
+	case <-ctx.Done():
+	}
+	svc.Log.Info("draining", "service", svc.Name)
+	hs.Shutdown()
+	if adm != nil {
+		adm.SetReady(false)
+	}
+	stopped := make(chan struct{})
+	go func() { g.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(DrainTimeout):
+		g.Stop()
+	}
+	if adm != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = adm.Shutdown(sctx)
+	}
+	if errors.Is(err, grpc.ErrServerStopped) {
+		err = nil
+	}
+	return err
+}

@@ -1,0 +1,211 @@
+package queuemanager
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/alpcrun/alpcrun/core/queue"
+	"github.com/alpcrun/alpcrun/core/session"
+	pb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
+)
+
+// mdValue returns the first value of metadata key k.
+func mdValue(ctx context.Context, k string) string {
+	md, _ := metadata.FromIncomingContext(ctx)
+	if v := md.Get(k); len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// batchChecker validates client batches; its set is reused across the
+// batches of one stream so that validation does not allocate.
+type batchChecker struct {
+	maxBytes int
+	seen     map[string]struct{}
+}
+
+func (c *batchChecker) check(b *pb.Batch) error {
+	if len(b.Messages) == 0 {
+		return fmt.Errorf("%w: no messages", errInvalidBatch)
+	}
+	if c.maxBytes > 0 {
+		if n := proto.Size(b); n > c.maxBytes {
+			return fmt.Errorf("%w: %d bytes, over maxBatchBytes %d", errInvalidBatch, n, c.maxBytes)
+		}
+	}
+	if c.seen == nil {
+		c.seen = make(map[string]struct{}, len(b.Messages))
+	}
+	clear(c.seen)
+	for i, m := range b.Messages {
+		if m == nil || m.Id == "" {
+			return fmt.Errorf("%w: message %d has an empty id", errInvalidBatch, i)
+		}
+		if _, dup := c.seen[m.Id]; dup {
+			return fmt.Errorf("%w: duplicate message id %q", errInvalidBatch, m.Id)
+		}
+		c.seen[m.Id] = struct{}{}
+	}
+	return nil
+}
+
+// ClientStream takes task batches in and sends result batches out. The
+// session comes from metadata "sessionid" or the first batch. After the
+// client half-closes, the stream ends once every task of the session has
+// its result (or dead letter) and the results are sent.
+func (s *Server) ClientStream(stream grpc.BidiStreamingServer[pb.Batch, pb.Batch]) error {
+	ctx, cancel := context.WithCancel(stream.Context())
+	defer cancel()
+	var sess *session.Session
+	var first *pb.Batch
+	if id := mdValue(ctx, "sessionid"); id != "" {
+		var err error
+		if sess, err = s.sessions.Get(id); err != nil {
+			return toStatus(err)
+		}
+	} else {
+		b, err := stream.Recv()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if b.SessionId == "" {
+			return toStatus(fmt.Errorf("%w: no session id in metadata or batch", errInvalidBatch))
+		}
+		if sess, err = s.sessions.Get(b.SessionId); err != nil {
+			return toStatus(err)
+		}
+		first = b
+	}
+	detach := sess.Attach(s.now())
+	defer func() {
+		if detach(s.now()) {
+			if d, err := s.sessions.Close(sess.ID); err == nil {
+				s.log.Info("session closed", "session", sess.ID, "reason", "cleanup_on_client_exit", "discarded", d.String())
+			}
+		}
+	}()
+
+	halfClosed := make(chan struct{})
+	sendDone := make(chan error, 1)
+	go func() { sendDone <- s.sendResults(ctx, stream, sess, halfClosed) }()
+
+	recvDone := make(chan error, 1)
+	go func() { recvDone <- s.receiveTasks(ctx, stream, sess, first) }()
+	select {
+	case err := <-recvDone:
+		if err != nil {
+			cancel()
+			<-sendDone
+			return err
+		}
+		close(halfClosed)
+		return <-sendDone
+	case err := <-sendDone:
+		// The session closed or the client went away; the receiver's Recv
+		// fails once this handler returns.
+		return err
+	}
+}
+
+// receiveTasks enqueues the client's batches until it half-closes. While
+// the task queue is full it does not read, so gRPC flow control slows the
+// client and nothing is dropped.
+func (s *Server) receiveTasks(ctx context.Context, stream grpc.BidiStreamingServer[pb.Batch, pb.Batch], sess *session.Session, b *pb.Batch) error {
+	chk := batchChecker{maxBytes: s.opts.MaxBatchBytes}
+	for {
+		if b == nil {
+			var err error
+			if b, err = stream.Recv(); err == io.EOF {
+				return nil
+			} else if err != nil {
+				return err
+			}
+		}
+		if b.SessionId != "" && b.SessionId != sess.ID {
+			return toStatus(fmt.Errorf("%w: batch for session %q on a stream of session %q", errInvalidBatch, b.SessionId, sess.ID))
+		}
+		if err := chk.check(b); err != nil {
+			return toStatus(err)
+		}
+		b.SessionId = sess.ID
+		n := len(b.Messages)
+		if err := sess.Enqueue(ctx, &session.Task{Priority: b.Priority, Payload: b}, s.now()); err != nil {
+			return toStatus(err)
+		}
+		s.metrics.accepted.Add(float64(n))
+		b = nil
+	}
+}
+
+// sendResults streams result batches to the client.
+func (s *Server) sendResults(ctx context.Context, stream grpc.BidiStreamingServer[pb.Batch, pb.Batch], sess *session.Session, halfClosed <-chan struct{}) error {
+	buf := make([]queue.Item, 64)
+	popCtx, popCancel := context.WithCancel(ctx)
+	defer popCancel()
+	popDone := popCtx.Done()
+	go func() {
+		select {
+		case <-halfClosed:
+			popCancel() // re-check the end condition now
+		case <-popDone:
+		}
+	}()
+	done := false
+	for {
+		if !done {
+			select {
+			case <-halfClosed:
+				done = true
+				popCtx = ctx
+			default:
+			}
+		}
+		// Outstanding counts a task until its results are sent or it is
+		// dead-lettered, so results another stream holds keep this one open.
+		if done && sess.Outstanding() <= 0 {
+			return nil
+		}
+		n, err := sess.PopResults(popCtx, buf)
+		if err != nil {
+			if errors.Is(err, session.ErrClosed) {
+				return status.Errorf(codes.NotFound, "session %q closed", sess.ID)
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			continue // popCtx ended at half-close
+		}
+		for i := range n {
+			b, _ := buf[i].Value.(*pb.Batch)
+			if b == nil {
+				continue
+			}
+			err := stream.Send(b)
+			if err == nil {
+				sess.Finish()
+			}
+			if err != nil {
+				// Keep what this client did not get for the next one.
+				for _, it := range buf[i:n] {
+					if r, _ := it.Value.(*pb.Batch); r != nil {
+						_ = sess.PushResult(context.Background(), r)
+					}
+				}
+				return err
+			}
+			buf[i] = queue.Item{}
+		}
+	}
+}

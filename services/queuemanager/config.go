@@ -1,0 +1,81 @@
+package queuemanager
+
+import (
+	"slices"
+	"time"
+
+	"github.com/alpcrun/alpcrun/core/queue"
+	"github.com/alpcrun/alpcrun/core/scheduler"
+	"github.com/alpcrun/alpcrun/services/internal/config"
+)
+
+// Config is the queue manager's configuration file (SPEC §8). Every key is
+// also ALPCRUNCH_<KEY> in the environment and --<key> on the command line.
+type Config struct {
+	config.Common `yaml:",inline"`
+
+	BufferSize        int             `yaml:"bufferSize" usage:"capacity of each session queue, in batches"`
+	QueueType         string          `yaml:"queueType" usage:"queue kind: priority, fifo, lockfree, mutex or speed"`
+	Scheduler         string          `yaml:"scheduler" usage:"scheduler policy: priority, fairshare or roundrobin"`
+	Preemption        bool            `yaml:"preemption" usage:"let sessions take workers from preemptible lower-priority sessions"`
+	SchedulerInterval time.Duration   `yaml:"schedulerInterval" usage:"scheduler tick between event-driven decisions"`
+	WorkerTimeout     time.Duration   `yaml:"workerTimeout" usage:"a worker silent this long is gone and its batches are requeued"`
+	SessionExpiry     time.Duration   `yaml:"sessionExpiry" usage:"sessions without client activity this long are closed"`
+	MaxBatchBytes     config.ByteSize `yaml:"maxBatchBytes" usage:"largest accepted task batch (e.g. 64MiB)"`
+}
+
+// DefaultConfig returns the defaults of SPEC §1 and §8.
+func DefaultConfig() Config {
+	o := DefaultOptions()
+	return Config{
+		Common:            config.DefaultCommon(":1337", ":1338"),
+		BufferSize:        o.BufferSize,
+		QueueType:         string(o.QueueType),
+		Scheduler:         o.Scheduler,
+		SchedulerInterval: o.SchedulerInterval,
+		WorkerTimeout:     o.WorkerTimeout,
+		SessionExpiry:     o.SessionExpiry,
+		MaxBatchBytes:     config.ByteSize(o.MaxBatchBytes),
+	}
+}
+
+// Validate reports every bad key.
+func (c *Config) Validate() error {
+	var p config.Problems
+	c.Common.Validate(&p)
+	if c.BufferSize < 1 {
+		p.Add("bufferSize", "must be at least 1, got %d", c.BufferSize)
+	}
+	if !slices.Contains(queue.Kinds(), queue.Kind(c.QueueType)) {
+		p.Add("queueType", "must be one of %v, got %q", queue.Kinds(), c.QueueType)
+	}
+	if !slices.Contains(scheduler.Policies(), c.Scheduler) {
+		p.Add("scheduler", "must be one of %v, got %q", scheduler.Policies(), c.Scheduler)
+	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{{"schedulerInterval", c.SchedulerInterval}, {"workerTimeout", c.WorkerTimeout}, {"sessionExpiry", c.SessionExpiry}} {
+		if d.v <= 0 {
+			p.Add(d.key, "must be positive, got %v", d.v)
+		}
+	}
+	if c.MaxBatchBytes < 1 {
+		p.Add("maxBatchBytes", "must be positive, got %d", c.MaxBatchBytes)
+	}
+	return p.Err()
+}
+
+// Options turns the configuration into the server's options.
+func (c *Config) Options() Options {
+	return Options{
+		BufferSize:        c.BufferSize,
+		QueueType:         queue.Kind(c.QueueType),
+		Scheduler:         c.Scheduler,
+		Preemption:        c.Preemption,
+		SchedulerInterval: c.SchedulerInterval,
+		WorkerTimeout:     c.WorkerTimeout,
+		SessionExpiry:     c.SessionExpiry,
+		MaxBatchBytes:     int(c.MaxBatchBytes),
+	}
+}

@@ -1,0 +1,429 @@
+package queuemanager
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"sort"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	pb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
+)
+
+// clientStream opens a ClientStream attached to session id.
+func (ts *testServer) clientStream(t *testing.T, ctx context.Context, id string) grpc.BidiStreamingClient[pb.Batch, pb.Batch] {
+	t.Helper()
+	st, err := ts.q.ClientStream(metadata.NewOutgoingContext(ctx, metadata.Pairs("sessionid", id)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// recvIDs collects result message ids until n arrived.
+func recvIDs(t *testing.T, st grpc.BidiStreamingClient[pb.Batch, pb.Batch], n int) []string {
+	t.Helper()
+	var ids []string
+	for len(ids) < n {
+		b, err := st.Recv()
+		if err != nil {
+			t.Fatalf("after %d results: %v", len(ids), err)
+		}
+		for _, m := range b.Messages {
+			ids = append(ids, m.Id)
+		}
+	}
+	return ids
+}
+
+func ids(prefix string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("%s%04d", prefix, i)
+	}
+	return out
+}
+
+// bindNext waits for the BIND of session id and opens the worker stream.
+func (w *rawWorker) bindNext(t *testing.T, id string) grpc.BidiStreamingClient[pb.Batch, pb.Batch] {
+	t.Helper()
+	in := w.next(t)
+	if in.Type != pb.Instruction_BIND || in.SessionId != id {
+		t.Fatalf("instruction %v, want BIND %s", in, id)
+	}
+	return w.openStream(t, id)
+}
+
+// serveEcho answers every batch on st until it ends.
+func serveEcho(st grpc.BidiStreamingClient[pb.Batch, pb.Batch]) {
+	for {
+		b, err := st.Recv()
+		if err != nil {
+			return
+		}
+		if st.Send(echo(b)) != nil {
+			return
+		}
+	}
+}
+
+func TestRoundTripSingleWorker(t *testing.T) {
+	ts := startServer(t, Options{})
+	ctx := testCtx(t)
+	s := ts.createSession(t, ctx, nil)
+	w := ts.newRawWorker(t, ctx)
+	cs := ts.clientStream(t, ctx, s.Id)
+	want := ids("t", 50)
+	for i := 0; i < len(want); i += 10 {
+		if err := cs.Send(batchOf(s.Id, want[i:i+10]...)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	go serveEcho(w.bindNext(t, s.Id))
+	got := recvIDs(t, cs, len(want))
+	sort.Strings(got)
+	if !slices.Equal(got, want) {
+		t.Fatalf("results %v", got)
+	}
+	// Half-close: the stream ends once everything is answered.
+	if err := cs.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.Recv(); err != io.EOF {
+		t.Fatalf("after half-close Recv = %v, want EOF", err)
+	}
+}
+
+func TestSilentWorkerGetsMaxInflight(t *testing.T) {
+	ts := startServer(t, Options{})
+	ctx := testCtx(t)
+	s := ts.createSession(t, ctx, &pb.SessionAttributes{MaxInflightBatchesPerWorker: 3, MaxWorkers: u32(1)})
+	w := ts.newRawWorker(t, ctx)
+	cs := ts.clientStream(t, ctx, s.Id)
+	for i := range 10 {
+		if err := cs.Send(batchOf(s.Id, fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := w.bindNext(t, s.Id)
+	var got []*pb.Batch
+	for range 3 {
+		b, err := st.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, b)
+	}
+	sess, _ := ts.sessions.Get(s.Id)
+	waitFor(t, func() bool { return sess.Pending() == 7 }, "7 batches still queued")
+	// A fourth batch is sent only after an answer.
+	extra := make(chan *pb.Batch, 1)
+	go func() {
+		b, err := st.Recv()
+		if err == nil {
+			extra <- b
+		}
+	}()
+	select {
+	case b := <-extra:
+		t.Fatalf("batch %v sent beyond max_inflight", b.Id)
+	case <-time.After(100 * time.Millisecond):
+	}
+	if err := st.Send(echo(got[0])); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-extra:
+	case <-ctx.Done():
+		t.Fatal("no batch after an answer freed a slot")
+	}
+}
+
+// waitFor polls cond until it holds or the test's deadline passes.
+func waitFor(t *testing.T, cond func() bool, what string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for: %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestWorkerDiesMidBatchRedelivers(t *testing.T) {
+	ts := startServer(t, Options{})
+	ctx := testCtx(t)
+	s := ts.createSession(t, ctx, &pb.SessionAttributes{MaxWorkers: u32(1)})
+	cs := ts.clientStream(t, ctx, s.Id)
+	want := ids("r", 20)
+	for i := 0; i < len(want); i += 5 {
+		if err := cs.Send(batchOf(s.Id, want[i:i+5]...)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w1 := ts.newRawWorker(t, ctx)
+	st := w1.bindNext(t, s.Id)
+	first, err := st.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Messages[0].Attempts != 1 {
+		t.Fatalf("attempts = %d on first delivery", first.Messages[0].Attempts)
+	}
+	w1.cancel() // the worker process dies: both streams break
+
+	w2 := ts.newRawWorker(t, ctx)
+	st2 := w2.bindNext(t, s.Id)
+	again, err := st2.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Id != first.Id || again.Messages[0].Attempts != 2 {
+		t.Fatalf("first redelivery = batch %s attempts %d; want batch %s (front of the queue) attempts 2",
+			again.Id, again.Messages[0].Attempts, first.Id)
+	}
+	if err := st2.Send(echo(again)); err != nil {
+		t.Fatal(err)
+	}
+	go serveEcho(st2)
+	got := recvIDs(t, cs, len(want))
+	sort.Strings(got)
+	if !slices.Equal(got, want) {
+		t.Fatalf("results %v, want each of %v once", got, want)
+	}
+}
+
+func TestAttemptsExhaustedDeadLetters(t *testing.T) {
+	ts := startServer(t, Options{})
+	ctx := testCtx(t)
+	s := ts.createSession(t, ctx, &pb.SessionAttributes{MaxAttempts: 2, MaxWorkers: u32(1)})
+	cs := ts.clientStream(t, ctx, s.Id)
+	if err := cs.Send(batchOf(s.Id, "doomed")); err != nil {
+		t.Fatal(err)
+	}
+	for attempt := 1; attempt <= 2; attempt++ {
+		w := ts.newRawWorker(t, ctx)
+		st := w.bindNext(t, s.Id)
+		b, err := st.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := b.Messages[0].Attempts; got != uint32(attempt) {
+			t.Fatalf("attempts = %d, want %d", got, attempt)
+		}
+		w.cancel()
+		<-w.ctlDone
+	}
+	sess, _ := ts.sessions.Get(s.Id)
+	waitFor(t, func() bool { _, _, d := sess.Depths(); return d == 1 }, "one dead letter")
+	dead := readDead(t, ctx, ts, s.Id)
+	if len(dead) != 1 || dead[0].Id != "doomed" || dead[0].Error != "attempts exhausted" {
+		t.Fatalf("dead letters %v", dead)
+	}
+	if again := readDead(t, ctx, ts, s.Id); len(again) != 0 {
+		t.Fatalf("dead letters not removed once read: %v", again)
+	}
+}
+
+func readDead(t *testing.T, ctx context.Context, ts *testServer, id string) []*pb.Message {
+	t.Helper()
+	st, err := ts.q.ClientStreamDeadLetters(ctx, &pb.Session{Id: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []*pb.Message
+	for {
+		b, err := st.Recv()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, b.Messages...)
+	}
+}
+
+func TestWorkerErrorsGoToDeadLetters(t *testing.T) {
+	ts := startServer(t, Options{})
+	ctx := testCtx(t)
+	s := ts.createSession(t, ctx, nil)
+	cs := ts.clientStream(t, ctx, s.Id)
+	if err := cs.Send(batchOf(s.Id, "ok1", "bad", "ok2", "unanswered")); err != nil {
+		t.Fatal(err)
+	}
+	w := ts.newRawWorker(t, ctx)
+	st := w.bindNext(t, s.Id)
+	b, err := st.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &pb.Batch{Id: b.Id, Messages: []*pb.Message{
+		{Id: "ok1", Payload: []byte("1")}, {Id: "bad", Error: "boom"}, {Id: "ok2"}, {Id: "stranger"},
+	}}
+	if err := st.Send(r); err != nil {
+		t.Fatal(err)
+	}
+	got := recvIDs(t, cs, 2)
+	if !slices.Equal(got, []string{"ok1", "ok2"}) {
+		t.Fatalf("results %v", got)
+	}
+	sess, _ := ts.sessions.Get(s.Id)
+	waitFor(t, func() bool { _, _, d := sess.Depths(); return d == 1 }, "dead letters queued")
+	dead := readDead(t, ctx, ts, s.Id)
+	errs := map[string]string{}
+	for _, m := range dead {
+		errs[m.Id] = m.Error
+	}
+	if len(errs) != 2 || errs["bad"] != "boom" || errs["unanswered"] != errNoResult {
+		t.Fatalf("dead letters %v", errs)
+	}
+	// A late duplicate answer for the same batch is dropped.
+	if err := st.Send(echo(b)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return counterValue(ts.metrics.late) == 1 }, "late answer dropped")
+	if n := sess.ResultsLen(); n != 0 {
+		t.Fatalf("late answer reached the results: %d queued", n)
+	}
+}
+
+func TestTaskTimeoutRedelivers(t *testing.T) {
+	ts := startServer(t, Options{})
+	ctx := testCtx(t)
+	s := ts.createSession(t, ctx, &pb.SessionAttributes{TaskTimeout: durationpb.New(50 * time.Millisecond), MaxWorkers: u32(1)})
+	cs := ts.clientStream(t, ctx, s.Id)
+	if err := cs.Send(batchOf(s.Id, "slow")); err != nil {
+		t.Fatal(err)
+	}
+	w := ts.newRawWorker(t, ctx)
+	st := w.bindNext(t, s.Id)
+	first, err := st.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := st.Recv() // the same batch again after task_timeout
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.Id != first.Id || second.Messages[0].Attempts != 2 {
+		t.Fatalf("redelivery %s attempts %d", second.Id, second.Messages[0].Attempts)
+	}
+	if err := st.Send(echo(first)); err != nil { // answers the current flight
+		t.Fatal(err)
+	}
+	if err := st.Send(echo(second)); err != nil { // late: dropped
+		t.Fatal(err)
+	}
+	if got := recvIDs(t, cs, 1); got[0] != "slow" {
+		t.Fatal(got)
+	}
+	waitFor(t, func() bool { return counterValue(ts.metrics.late) == 1 }, "second answer dropped")
+}
+
+func TestCloseSessionUnbindsAndDiscards(t *testing.T) {
+	ts := startServer(t, Options{})
+	ctx := testCtx(t)
+	s := ts.createSession(t, ctx, nil)
+	cs := ts.clientStream(t, ctx, s.Id)
+	for i := range 5 {
+		if err := cs.Send(batchOf(s.Id, fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w := ts.newRawWorker(t, ctx)
+	w.bindNext(t, s.Id)
+	st, err := ts.q.CloseSession(ctx, &pb.Session{Id: s.Id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in := w.next(t); in.Type != pb.Instruction_UNBIND || in.SessionId != s.Id {
+		t.Fatalf("instruction %v, want UNBIND", in)
+	}
+	t.Log(st.Message)
+	_, err = cs.Recv()
+	wantCode(t, err, codes.NotFound)
+	_, err = ts.q.ClientStream(ctx)
+	if err == nil {
+		cs2 := ts.clientStream(t, ctx, s.Id)
+		_, err = cs2.Recv()
+	}
+	wantCode(t, err, codes.NotFound)
+}
+
+func TestCleanupOnClientExit(t *testing.T) {
+	ts := startServer(t, Options{})
+	ctx := testCtx(t)
+	s := ts.createSession(t, ctx, &pb.SessionAttributes{CleanupOnClientExit: true})
+	cctx, cancel := context.WithCancel(ctx)
+	cs := ts.clientStream(t, cctx, s.Id)
+	if err := cs.Send(batchOf(s.Id, "x")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { s, _ := ts.sessions.Get(s.Id); return s != nil && s.Pending() == 1 }, "batch queued")
+	cancel()
+	waitFor(t, func() bool { _, err := ts.sessions.Get(s.Id); return err != nil }, "session closed on client exit")
+}
+
+func TestIdleSessionUnbindsWorkers(t *testing.T) {
+	now := time.Unix(1e9, 0)
+	clock := newFakeClock(now)
+	ts := startServer(t, Options{Now: clock.Now, WorkerTimeout: time.Hour})
+	ctx := testCtx(t)
+	s := ts.createSession(t, ctx, &pb.SessionAttributes{IdleTimeout: durationpb.New(time.Minute)})
+	cctx, cancel := context.WithCancel(ctx)
+	cs := ts.clientStream(t, cctx, s.Id)
+	for i := range 3 {
+		if err := cs.Send(batchOf(s.Id, fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w := ts.newRawWorker(t, ctx)
+	w.bindNext(t, s.Id) // silent: the tasks stay in flight
+	cancel()
+	sess, _ := ts.sessions.Get(s.Id)
+	waitFor(t, func() bool { return !sess.Attached() }, "client detached")
+	clock.Advance(2 * time.Minute)
+	if in := w.next(t); in.Type != pb.Instruction_UNBIND {
+		t.Fatalf("instruction %v, want UNBIND of the idle session", in)
+	}
+	// The session stays for a reconnecting client.
+	if _, err := ts.sessions.Get(s.Id); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A session that finished its work but stays open gives its worker to a
+// session that waits for one.
+func TestDrainedSessionHandsWorkerOver(t *testing.T) {
+	ts := startServer(t, Options{})
+	ctx := testCtx(t)
+	a := ts.createSession(t, ctx, nil)
+	b := ts.createSession(t, ctx, nil)
+	w := ts.newRawWorker(t, ctx)
+	ca := ts.clientStream(t, ctx, a.Id)
+	if err := ca.Send(batchOf(a.Id, "a1")); err != nil {
+		t.Fatal(err)
+	}
+	go serveEcho(w.bindNext(t, a.Id))
+	recvIDs(t, ca, 1)
+	cb := ts.clientStream(t, ctx, b.Id)
+	if err := cb.Send(batchOf(b.Id, "b1")); err != nil {
+		t.Fatal(err)
+	}
+	if in := w.next(t); in.Type != pb.Instruction_UNBIND || in.SessionId != a.Id {
+		t.Fatalf("instruction %v, want UNBIND of the drained session", in)
+	}
+	go serveEcho(w.bindNext(t, b.Id))
+	if got := recvIDs(t, cb, 1); got[0] != "b1" {
+		t.Fatal(got)
+	}
+}

@@ -1,0 +1,87 @@
+package queuemanager
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the queue manager's Prometheus series (SPEC §9). Hot-path
+// counters are resolved once; queue depths and counts are read at scrape
+// time, so they cost nothing per task.
+type metrics struct {
+	accepted, done, failed, redelivered, dead prometheus.Counter
+	late                                      prometheus.Counter
+	latency                                   prometheus.Histogram
+}
+
+func newMetrics(s *Server, reg prometheus.Registerer) *metrics {
+	tasks := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "alpcrun_tasks_total",
+		Help: "Tasks by outcome: accepted from clients, done, failed (worker error), redelivered, dead (attempts exhausted).",
+	}, []string{"outcome"})
+	m := &metrics{
+		accepted:    tasks.WithLabelValues("accepted"),
+		done:        tasks.WithLabelValues("done"),
+		failed:      tasks.WithLabelValues("failed"),
+		redelivered: tasks.WithLabelValues("redelivered"),
+		dead:        tasks.WithLabelValues("dead"),
+		late: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "alpcrun_late_results_total",
+			Help: "Result batches dropped because their batch was already answered or requeued.",
+		}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "alpcrun_task_latency_seconds",
+			Help:    "Time from a task's acceptance to its result being queued for the client.",
+			Buckets: prometheus.ExponentialBuckets(50e-6, 2, 20),
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(tasks, m.late, m.latency, &gauges{s: s})
+	}
+	return m
+}
+
+// observeLatency records one latency for each of n tasks of a batch.
+func (m *metrics) observeLatency(d time.Duration, n int) {
+	v := d.Seconds()
+	for range n {
+		m.latency.Observe(v)
+	}
+}
+
+// gauges is a collector that reads queue depths, sessions and workers at
+// scrape time.
+type gauges struct{ s *Server }
+
+var (
+	depthDesc = prometheus.NewDesc("alpcrun_queue_depth",
+		"Batches queued per session and queue (task, result, dead); the autoscaling signal.",
+		[]string{"session", "queue"}, nil)
+	sessionsDesc = prometheus.NewDesc("alpcrun_sessions", "Open sessions.", nil, nil)
+	workersDesc  = prometheus.NewDesc("alpcrun_workers", "Registered workers by reported state.", []string{"state"}, nil)
+)
+
+func (g *gauges) Describe(ch chan<- *prometheus.Desc) {
+	ch <- depthDesc
+	ch <- sessionsDesc
+	ch <- workersDesc
+}
+
+func (g *gauges) Collect(ch chan<- prometheus.Metric) {
+	all := g.s.sessions.All()
+	ch <- prometheus.MustNewConstMetric(sessionsDesc, prometheus.GaugeValue, float64(len(all)))
+	for _, sess := range all {
+		tasks, results, dead := sess.Depths()
+		ch <- prometheus.MustNewConstMetric(depthDesc, prometheus.GaugeValue, float64(tasks), sess.ID, "task")
+		ch <- prometheus.MustNewConstMetric(depthDesc, prometheus.GaugeValue, float64(results), sess.ID, "result")
+		ch <- prometheus.MustNewConstMetric(depthDesc, prometheus.GaugeValue, float64(dead), sess.ID, "dead")
+	}
+	counts := map[string]int{"idle": 0, "bound": 0, "draining": 0}
+	for _, w := range g.s.workers.all() {
+		counts[w.stateLabel()]++
+	}
+	for st, n := range counts {
+		ch <- prometheus.MustNewConstMetric(workersDesc, prometheus.GaugeValue, float64(n), st)
+	}
+}

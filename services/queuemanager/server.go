@@ -1,0 +1,132 @@
+// Package queuemanager serves the Queue service of alpcrun.proto: sessions,
+// their queues, the worker registry and the scheduler, as a thin gRPC edge
+// over core/session and core/scheduler.
+package queuemanager
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+
+	"github.com/alpcrun/alpcrun/core/queue"
+	"github.com/alpcrun/alpcrun/core/session"
+	pb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
+)
+
+// Options are the queue manager's behaviour settings (the service config
+// minus listeners and TLS, which the main owns).
+type Options struct {
+	BufferSize        int
+	QueueType         queue.Kind
+	Scheduler         string
+	Preemption        bool
+	SchedulerInterval time.Duration
+	WorkerTimeout     time.Duration
+	SessionExpiry     time.Duration
+	MaxBatchBytes     int
+	Logger            *slog.Logger
+	Registerer        prometheus.Registerer
+	// Now is the clock; tests may replace it.
+	Now func() time.Time
+}
+
+// DefaultOptions are the defaults of SPEC §8.
+func DefaultOptions() Options {
+	return Options{
+		BufferSize:        queue.DefaultCapacity,
+		QueueType:         queue.Priority,
+		Scheduler:         "priority",
+		SchedulerInterval: time.Second,
+		WorkerTimeout:     60 * time.Second,
+		SessionExpiry:     session.DefaultExpiry,
+		MaxBatchBytes:     64 << 20,
+	}
+}
+
+// Server implements alpcrunpb.QueueServer.
+type Server struct {
+	pb.UnsafeQueueServer
+
+	opts     Options
+	log      *slog.Logger
+	sessions *session.Registry
+	workers  *workerRegistry
+	sched    *schedLoop
+	metrics  *metrics
+
+	stop     context.CancelFunc
+	stopped  chan struct{}
+	stopOnce sync.Once
+}
+
+// New builds a queue manager and starts its scheduler loop.
+func New(opts Options) (*Server, error) {
+	def := DefaultOptions()
+	if opts.BufferSize == 0 {
+		opts.BufferSize = def.BufferSize
+	}
+	if opts.QueueType == "" {
+		opts.QueueType = def.QueueType
+	}
+	if opts.Scheduler == "" {
+		opts.Scheduler = def.Scheduler
+	}
+	if opts.SchedulerInterval == 0 {
+		opts.SchedulerInterval = def.SchedulerInterval
+	}
+	if opts.WorkerTimeout == 0 {
+		opts.WorkerTimeout = def.WorkerTimeout
+	}
+	if opts.SessionExpiry == 0 {
+		opts.SessionExpiry = def.SessionExpiry
+	}
+	if opts.MaxBatchBytes == 0 {
+		opts.MaxBatchBytes = def.MaxBatchBytes
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &Server{opts: opts, log: opts.Logger, workers: newWorkerRegistry(), stopped: make(chan struct{})}
+	sl, err := newSchedLoop(s)
+	if err != nil {
+		return nil, err
+	}
+	s.sched = sl
+	s.sessions, err = session.NewRegistry(session.Config{
+		QueueKind:  opts.QueueType,
+		BufferSize: opts.BufferSize,
+		Expiry:     opts.SessionExpiry,
+		Notify:     s.sched.sessionChanged,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.metrics = newMetrics(s, opts.Registerer)
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stop = cancel
+	go func() {
+		defer close(s.stopped)
+		s.sched.run(ctx)
+	}()
+	return s, nil
+}
+
+// Register adds the Queue service to g.
+func (s *Server) Register(g *grpc.Server) { pb.RegisterQueueServer(g, s) }
+
+// Close stops the scheduler loop. Streams end when the gRPC server stops.
+func (s *Server) Close() {
+	s.stopOnce.Do(func() {
+		s.stop()
+		<-s.stopped
+	})
+}
+
+func (s *Server) now() time.Time { return s.opts.Now() }

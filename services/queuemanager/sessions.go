@@ -1,0 +1,188 @@
+package queuemanager
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/alpcrun/alpcrun/core/session"
+	pb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
+)
+
+func durationArg(name string, d *durationpb.Duration) (time.Duration, error) {
+	if d == nil {
+		return 0, nil
+	}
+	if err := d.CheckValid(); err != nil {
+		return 0, fmt.Errorf("%w: %s: %v", session.ErrInvalid, name, err)
+	}
+	if d.AsDuration() < 0 {
+		return 0, fmt.Errorf("%w: negative %s", session.ErrInvalid, name)
+	}
+	return d.AsDuration(), nil
+}
+
+func fromProto(a *pb.SessionAttributes) (session.Attributes, error) {
+	if a == nil {
+		return session.Attributes{}, nil
+	}
+	idle, err := durationArg("idle_timeout", a.IdleTimeout)
+	if err != nil {
+		return session.Attributes{}, err
+	}
+	taskTimeout, err := durationArg("task_timeout", a.TaskTimeout)
+	if err != nil {
+		return session.Attributes{}, err
+	}
+	return session.Attributes{
+		Priority:            a.Priority,
+		ClientID:            a.ClientId,
+		MinWorkers:          a.MinWorkers,
+		MaxWorkers:          a.MaxWorkers,
+		IdleTimeout:         idle,
+		Preemptible:         a.Preemptible,
+		CleanupOnClientExit: a.CleanupOnClientExit,
+		MaxInflight:         a.MaxInflightBatchesPerWorker,
+		Tags:                a.Tags,
+		MaxAttempts:         a.MaxAttempts,
+		TaskTimeout:         taskTimeout,
+	}, nil
+}
+
+func toProto(s *session.Session) *pb.Session {
+	a := s.Attributes()
+	pa := &pb.SessionAttributes{
+		Priority:                    a.Priority,
+		ClientId:                    a.ClientID,
+		MinWorkers:                  a.MinWorkers,
+		MaxWorkers:                  a.MaxWorkers,
+		IdleTimeout:                 durationpb.New(a.IdleTimeout),
+		Preemptible:                 a.Preemptible,
+		CleanupOnClientExit:         a.CleanupOnClientExit,
+		MaxInflightBatchesPerWorker: a.MaxInflight,
+		Tags:                        a.Tags,
+		MaxAttempts:                 a.MaxAttempts,
+	}
+	if a.TaskTimeout > 0 {
+		pa.TaskTimeout = durationpb.New(a.TaskTimeout)
+	}
+	return &pb.Session{Id: s.ID, App: &pb.App{Id: s.AppID}, Attributes: pa}
+}
+
+// CreateSession opens a session with defaults filled in.
+func (s *Server) CreateSession(_ context.Context, in *pb.Session) (*pb.Session, error) {
+	attrs, err := fromProto(in.GetAttributes())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	sess, err := s.sessions.Create(in.GetId(), in.GetApp().GetId(), attrs, s.now())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	s.log.Info("session opened", "session", sess.ID, "app", sess.AppID, "priority", attrs.Priority)
+	return toProto(sess), nil
+}
+
+// UpdateSession changes the attributes that are set: min/max workers by
+// presence, the other scalars when non-zero.
+func (s *Server) UpdateSession(_ context.Context, in *pb.Session) (*pb.Status, error) {
+	if in.GetId() == "" {
+		return nil, toStatus(fmt.Errorf("%w: session id is required", session.ErrInvalid))
+	}
+	upd, err := fromProto(in.GetAttributes())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	pa := in.GetAttributes()
+	_, err = s.sessions.Update(in.GetId(), func(a *session.Attributes) {
+		if pa == nil {
+			return
+		}
+		// Scalars change when set (non-zero), as the proto says; so a
+		// boolean can be turned on here but not off.
+		if upd.Priority != 0 {
+			a.Priority = upd.Priority
+		}
+		if upd.Preemptible {
+			a.Preemptible = true
+		}
+		if upd.CleanupOnClientExit {
+			a.CleanupOnClientExit = true
+		}
+		if upd.MinWorkers != nil {
+			a.MinWorkers = upd.MinWorkers
+		}
+		if upd.MaxWorkers != nil {
+			a.MaxWorkers = upd.MaxWorkers
+		}
+		if upd.IdleTimeout != 0 {
+			a.IdleTimeout = upd.IdleTimeout
+		}
+		if upd.MaxInflight != 0 {
+			a.MaxInflight = upd.MaxInflight
+		}
+		if upd.MaxAttempts != 0 {
+			a.MaxAttempts = upd.MaxAttempts
+		}
+		if upd.TaskTimeout != 0 {
+			a.TaskTimeout = upd.TaskTimeout
+		}
+		if upd.ClientID != "" {
+			a.ClientID = upd.ClientID
+		}
+		if len(upd.Tags) > 0 {
+			a.Tags = upd.Tags
+		}
+	})
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.Status{Message: "updated"}, nil
+}
+
+// CloseSession unbinds the workers and discards everything queued.
+func (s *Server) CloseSession(_ context.Context, in *pb.Session) (*pb.Status, error) {
+	if in.GetId() == "" {
+		return nil, toStatus(fmt.Errorf("%w: session id is required", session.ErrInvalid))
+	}
+	d, err := s.sessions.Close(in.GetId())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	s.log.Info("session closed", "session", in.GetId(), "reason", "CloseSession", "discarded", d.String())
+	return &pb.Status{Message: d.String()}, nil
+}
+
+// ClientStreamDeadLetters streams and removes the session's dead letters.
+func (s *Server) ClientStreamDeadLetters(in *pb.Session, stream grpc.ServerStreamingServer[pb.Batch]) error {
+	sess, err := s.sessions.Get(in.GetId())
+	if err != nil {
+		return toStatus(err)
+	}
+	for _, t := range sess.TakeDead() {
+		if err := stream.Send(deadBatch(sess.ID, t)); err != nil {
+			// The client went away: keep what it did not get.
+			_ = sess.PushDead(context.Background(), t)
+			return err
+		}
+	}
+	return nil
+}
+
+// deadBatch renders a dead-lettered task; tasks that failed for a reason of
+// the queue manager's own carry it in every message's error.
+func deadBatch(sessionID string, t *session.Task) *pb.Batch {
+	b := t.Payload.(*pb.Batch)
+	b.SessionId = sessionID
+	if t.Err != "" {
+		for _, m := range b.Messages {
+			if m.Error == "" {
+				m.Error = t.Err
+			}
+		}
+	}
+	return b
+}

@@ -1,0 +1,410 @@
+package queuemanager
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+
+	"github.com/alpcrun/alpcrun/core/session"
+	pb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
+)
+
+// worker is a registered worker: one WorkerUpdate stream.
+type worker struct {
+	id, node, pod string
+	// instr carries BIND/UNBIND to the control stream's sender. Buffered so
+	// the scheduler never waits on a worker; a worker that lets it fill up
+	// is dropped.
+	instr chan *pb.Instruction
+	gone  chan struct{}
+	once  sync.Once
+
+	mu struct {
+		sync.Mutex
+		lastSeen time.Time
+		state    pb.WorkerState_State
+		// binding is the session the scheduler bound this worker to; its
+		// cancel stops the WorkerStream's sender (UNBIND or worker gone).
+		binding string
+		unbind  context.CancelFunc
+		bindCtx context.Context
+		open    int // WorkerStreams being served
+	}
+}
+
+func (w *worker) markGone() { w.once.Do(func() { close(w.gone) }) }
+
+// bind records the scheduler's binding of w to a session.
+func (w *worker) bind(sessionID string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.mu.unbind != nil {
+		w.mu.unbind()
+	}
+	w.mu.binding = sessionID
+	w.mu.bindCtx, w.mu.unbind = context.WithCancel(context.Background())
+}
+
+func (w *worker) unbindFrom(sessionID string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.mu.binding == sessionID && w.mu.unbind != nil {
+		w.mu.unbind()
+		w.mu.binding, w.mu.unbind = "", nil
+	}
+}
+
+// bound returns the context of the worker's binding to sessionID.
+func (w *worker) bound(sessionID string) (context.Context, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.mu.binding != sessionID || w.mu.bindCtx == nil {
+		return nil, false
+	}
+	return w.mu.bindCtx, true
+}
+
+func (w *worker) streams() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.mu.open
+}
+
+func (w *worker) send(in *pb.Instruction) bool {
+	select {
+	case w.instr <- in:
+		return true
+	default:
+		w.markGone()
+		return false
+	}
+}
+
+type workerRegistry struct {
+	mu      sync.RWMutex
+	workers map[string]*worker
+}
+
+func newWorkerRegistry() *workerRegistry {
+	return &workerRegistry{workers: make(map[string]*worker)}
+}
+
+func (r *workerRegistry) get(id string) (*worker, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	w, ok := r.workers[id]
+	return w, ok
+}
+
+func (r *workerRegistry) add(w *worker) {
+	r.mu.Lock()
+	r.workers[w.id] = w
+	r.mu.Unlock()
+}
+
+func (r *workerRegistry) remove(w *worker) {
+	r.mu.Lock()
+	delete(r.workers, w.id)
+	r.mu.Unlock()
+}
+
+func (r *workerRegistry) all() []*worker {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]*worker, 0, len(r.workers))
+	for _, w := range r.workers {
+		out = append(out, w)
+	}
+	return out
+}
+
+// WorkerUpdate is a worker's control channel: heartbeats in, BIND/UNBIND
+// out. The worker's id is sent in response header "workerid". When the
+// channel breaks or heartbeats stop for workerTimeout, the worker is gone:
+// its WorkerStreams end and their in-flight batches are requeued.
+func (s *Server) WorkerUpdate(stream grpc.BidiStreamingServer[pb.WorkerState, pb.Instruction]) error {
+	ctx := stream.Context()
+	w := &worker{
+		id:    session.NewID(),
+		node:  mdValue(ctx, "node"),
+		pod:   mdValue(ctx, "pod"),
+		instr: make(chan *pb.Instruction, 64),
+		gone:  make(chan struct{}),
+	}
+	w.mu.lastSeen = s.now()
+	w.mu.state = pb.WorkerState_IDLE
+	if err := stream.SendHeader(metadata.Pairs("workerid", w.id)); err != nil {
+		return err
+	}
+	s.workers.add(w)
+	s.log.Info("worker registered", "worker", w.id, "node", w.node, "pod", w.pod)
+	s.sched.workerChanged(w)
+	defer func() {
+		w.markGone()
+		w.mu.Lock()
+		if w.mu.unbind != nil {
+			w.mu.unbind()
+		}
+		w.mu.Unlock()
+		s.workers.remove(w)
+		s.sched.workerChanged(w)
+		s.log.Info("worker gone", "worker", w.id, "node", w.node, "pod", w.pod)
+	}()
+
+	recvErr := make(chan error, 1)
+	go func() {
+		for {
+			st, err := stream.Recv()
+			if err != nil {
+				recvErr <- err
+				return
+			}
+			w.mu.Lock()
+			w.mu.lastSeen = s.now()
+			changed := w.mu.state != st.State
+			w.mu.state = st.State
+			w.mu.Unlock()
+			if changed {
+				s.sched.workerChanged(w)
+			}
+		}
+	}()
+	for {
+		select {
+		case in := <-w.instr:
+			if err := stream.Send(in); err != nil {
+				return err
+			}
+		case <-w.gone:
+			return nil
+		case err := <-recvErr:
+			return toStatus(ignoreEOF(err))
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// WorkerStream carries a bound worker's batches: tasks out, at most the
+// session's max_inflight_batches_per_worker unanswered, and results in.
+// After UNBIND no new task is sent; the stream ends once the in-flight
+// batches are answered. Whatever is unanswered when it ends is requeued.
+func (s *Server) WorkerStream(stream grpc.BidiStreamingServer[pb.Batch, pb.Batch]) error {
+	ctx := stream.Context()
+	wid, sid := mdValue(ctx, "workerid"), mdValue(ctx, "sessionid")
+	if wid == "" || sid == "" {
+		return toStatus(fmt.Errorf("%w: WorkerStream needs metadata workerid and sessionid", errInvalidMetadata))
+	}
+	w, ok := s.workers.get(wid)
+	if !ok {
+		return toStatus(fmt.Errorf("%w: %q", errUnknownWorker, wid))
+	}
+	sess, err := s.sessions.Get(sid)
+	if err != nil {
+		return toStatus(err)
+	}
+	bindCtx, ok := w.bound(sid)
+	if !ok {
+		return toStatus(fmt.Errorf("%w: worker %q, session %q", errNotBound, wid, sid))
+	}
+	lease, err := sess.Lease(wid)
+	if err != nil {
+		return toStatus(err)
+	}
+	w.mu.Lock()
+	w.mu.open++
+	w.mu.Unlock()
+	defer func() {
+		lease.Release()
+		w.mu.Lock()
+		w.mu.open--
+		w.mu.Unlock()
+		s.sched.streamEnded(w, sid)
+	}()
+
+	sendCtx, stopSend := context.WithCancel(ctx)
+	defer stopSend()
+	go func() { // UNBIND stops the sender; in-flight batches still count
+		select {
+		case <-bindCtx.Done():
+		case <-sendCtx.Done():
+		}
+		stopSend()
+	}()
+	sendDone := make(chan struct{})
+	go func() {
+		defer close(sendDone)
+		s.sendTasks(sendCtx, stream, sess, lease)
+	}()
+
+	recvDone := make(chan error, 1)
+	go func() { recvDone <- s.receiveResults(stream, sess, lease, sendDone) }()
+	stopped := sendDone
+	for {
+		select {
+		case err = <-recvDone:
+		case <-w.gone:
+			err = nil
+		case <-ctx.Done():
+			err = ctx.Err()
+		case <-stopped:
+			stopped = nil
+			if lease.Inflight() > 0 {
+				continue // the receiver ends the stream after the last answer
+			}
+		}
+		break
+	}
+	stopSend()
+	<-sendDone
+	return toStatus(ignoreEOF(err))
+}
+
+func (s *Server) sendTasks(ctx context.Context, stream grpc.BidiStreamingServer[pb.Batch, pb.Batch], sess *session.Session, lease *session.Lease) {
+	for {
+		t, err := lease.Take(ctx)
+		if err != nil {
+			return
+		}
+		b := t.Payload.(*pb.Batch)
+		b.Id = t.ID
+		for _, m := range b.Messages {
+			m.Attempts = t.Attempts
+		}
+		if err := stream.Send(b); err != nil {
+			lease.Unsent(t.ID)
+			return
+		}
+		lease.Sent(t.ID, s.now())
+		if t.Attempts > 1 {
+			s.metrics.redelivered.Add(float64(len(b.Messages)))
+		}
+	}
+}
+
+// receiveResults reads result batches until the worker closes the stream,
+// or, once the sender has stopped (UNBIND), until nothing is in flight.
+func (s *Server) receiveResults(stream grpc.BidiStreamingServer[pb.Batch, pb.Batch], sess *session.Session, lease *session.Lease, sendDone <-chan struct{}) error {
+	for {
+		r, err := stream.Recv()
+		if err != nil {
+			return err
+		}
+		s.complete(sess, lease, r)
+		select {
+		case <-sendDone:
+			if lease.Inflight() == 0 {
+				return nil
+			}
+		default:
+		}
+	}
+}
+
+// complete takes a worker's answer to a batch: results to the client,
+// messages with an error (and tasks the worker left unanswered) to the dead
+// letters. An answer for a batch the lease does not hold is dropped.
+func (s *Server) complete(sess *session.Session, lease *session.Lease, r *pb.Batch) {
+	t, ok := lease.Complete(r.Id)
+	if !ok {
+		s.metrics.late.Inc()
+		return
+	}
+	task := t.Payload.(*pb.Batch)
+	good, failed := splitResults(task, r)
+	// Background: once taken from the lease the answer must be queued; a
+	// full queue slows this worker, and only a closed session refuses it.
+	if len(failed) > 0 {
+		dead := &pb.Batch{Id: r.Id, SessionId: sess.ID, Priority: task.Priority, Messages: failed}
+		if sess.PushDead(context.Background(), &session.Task{ID: t.ID, Payload: dead}) != nil {
+			return
+		}
+		s.metrics.failed.Add(float64(len(failed)))
+	}
+	if len(good) == 0 {
+		sess.Finish()
+		return
+	}
+	// The client stream calls Finish once it has sent the results.
+	r.Messages = good
+	r.SessionId = sess.ID
+	if sess.PushResult(context.Background(), r) != nil {
+		return
+	}
+	s.metrics.done.Add(float64(len(good)))
+	s.metrics.observeLatency(s.now().Sub(t.Enqueued), len(good))
+}
+
+// splitResults pairs a worker's result messages with the batch's tasks.
+// The common case, one result per task in order with no error, allocates
+// nothing. Results for unknown or repeated ids are dropped; tasks without
+// a result are dead-lettered with errNoResult.
+func splitResults(task, r *pb.Batch) (ok, failed []*pb.Message) {
+	if len(r.Messages) == len(task.Messages) {
+		aligned := true
+		for i, m := range r.Messages {
+			if m == nil || m.Id != task.Messages[i].Id || m.Error != "" {
+				aligned = false
+				break
+			}
+		}
+		if aligned {
+			return r.Messages, nil
+		}
+	}
+	want := make(map[string]*pb.Message, len(task.Messages))
+	for _, m := range task.Messages {
+		want[m.Id] = m
+	}
+	ok = make([]*pb.Message, 0, len(r.Messages))
+	for _, m := range r.Messages {
+		if m == nil {
+			continue
+		}
+		if _, pending := want[m.Id]; !pending {
+			continue
+		}
+		delete(want, m.Id)
+		m.Attempts = task.Messages[0].Attempts
+		if m.Error != "" {
+			failed = append(failed, m)
+		} else {
+			ok = append(ok, m)
+		}
+	}
+	for _, m := range task.Messages { // in task order
+		if _, missing := want[m.Id]; missing {
+			failed = append(failed, &pb.Message{Id: m.Id, Payload: m.Payload, Error: errNoResult, Attempts: m.Attempts})
+		}
+	}
+	return ok, failed
+}
+
+// errNoResult is the dead-letter error of a task its worker did not answer.
+const errNoResult = "no result from worker"
+
+func ignoreEOF(err error) error {
+	if errors.Is(err, io.EOF) {
+		return nil
+	}
+	return err
+}
+
+func (w *worker) stateLabel() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	switch {
+	case w.mu.state == pb.WorkerState_DRAINING:
+		return "draining"
+	case w.mu.binding != "":
+		return "bound"
+	default:
+		return "idle"
+	}
+}

@@ -1,0 +1,58 @@
+// Package client is the Go SDK for the client side of ALPCRUN.CH: it opens
+// a session on the queue manager, streams tasks to it and receives their
+// results.
+//
+//	c, err := client.Dial(ctx, "localhost:1337", client.WithAPIKey(key))
+//	s, err := c.CreateSession(ctx, client.SessionOptions{AppID: "pricing"})
+//	go func() {
+//		for i, p := range payloads {
+//			_ = s.Submit(ctx, strconv.Itoa(i), p)
+//		}
+//		s.CloseSend()
+//	}()
+//	for r := range s.Results() {
+//		use(r.ID, r.Payload)
+//	}
+//	err = s.Wait(ctx)
+//	dead, err := s.DeadLetters(ctx)
+//
+// # Batching
+//
+// Submit adds a task to the session's open batch. A single sender goroutine
+// per session sends batches on the stream, Nagle-style: when it is idle the
+// first task is sent at once, alone; while a send is under way the tasks
+// submitted meanwhile accumulate and go out together as soon as it returns,
+// up to SessionOptions.MaxBatchSize per batch. A lone task therefore never
+// waits for a timer, and under load batches grow by themselves to what the
+// stream can carry. SessionOptions.MaxWait adds a linger on top (wait up to
+// that long for a batch to fill) for callers who prefer fuller batches to
+// the lowest latency. SubmitBatch sends a caller-made batch as it is.
+//
+// # Ownership
+//
+// A payload passed to Submit or SubmitBatch belongs to the SDK from then on
+// and must not be modified: it is kept, unencoded, until its result arrives.
+// Result payloads belong to the caller.
+//
+// # Flow control
+//
+// Nothing is dropped: Submit blocks while the open batch is full and the
+// stream cannot take more, and results must be drained (from Results or the
+// OnResult callback), otherwise the SDK stops reading the stream and the
+// queue manager slows the session's workers.
+//
+// # Reconnecting
+//
+// When the stream breaks (the connection drops, the queue manager restarts
+// behind a load balancer) the session reopens it with metadata "sessionid"
+// and backoff, and goes on receiving: results that arrived in between are
+// delivered. A batch whose send failed is sent again on the new stream.
+// Batches that were sent but not yet read by the queue manager when the
+// connection dropped are lost with it; their tasks stay in the session's
+// pending set (see Pending) and must be submitted again by the caller, under
+// new ids if the queue manager may have received them.
+//
+// Errors returned by the SDK wrap the sentinel errors of this package, so
+// callers can test them with errors.Is; status.Code still reports the gRPC
+// code.
+package client

@@ -1,0 +1,538 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/metadata"
+
+	pb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
+)
+
+// Task is one task of a caller-made batch.
+type Task struct {
+	ID      string
+	Payload []byte
+}
+
+// Result is a task's result.
+type Result struct {
+	ID      string
+	Payload []byte
+	// Attempts is the number of deliveries to workers the task took.
+	Attempts uint32
+}
+
+// DeadLetter is a task that failed: its worker reported Error, or it ran
+// out of attempts ("attempts exhausted").
+type DeadLetter struct {
+	ID string
+	// Payload is the task's payload when this Session submitted it, so
+	// that it can be submitted again.
+	Payload  []byte
+	Error    string
+	Attempts uint32
+}
+
+// readyLimit is how many caller-made batches may wait for the sender before
+// SubmitBatch blocks: enough to keep the sender busy, few enough that a
+// caller cannot queue unbounded memory.
+const readyLimit = 2
+
+// Reconnect backoff bounds.
+const (
+	minBackoff = 50 * time.Millisecond
+	maxBackoff = 2 * time.Second
+)
+
+// Session is an open session: tasks in, results out. Its methods are safe
+// for concurrent use.
+type Session struct {
+	c       *Client
+	id      string
+	opts    SessionOptions
+	results chan Result // nil with OnResult
+
+	// wake tells the sender there is work (capacity 1: a pending signal
+	// is enough).
+	wake     chan struct{}
+	cancel   context.CancelFunc
+	finished chan struct{}
+	err      error // the stream's end; read after finished is closed
+
+	mu struct {
+		sync.Mutex
+		attrs Attributes
+		// acc is the open batch Submit appends to; spare is the slice of
+		// the last sent batch, handed back for the next swap.
+		acc, spare []*pb.Message
+		// free holds reset messages for reuse: gRPC has encoded a batch
+		// once Send returns, so its messages can carry the next tasks.
+		free []*pb.Message
+		// ready holds caller-made batches from SubmitBatch.
+		ready []*pb.Batch
+		// space is closed (and cleared) when the sender takes work, to
+		// wake callers blocked on a full batch.
+		space chan struct{}
+		// pending holds the tasks submitted and not yet answered (result
+		// or dead letter read), so they can be submitted again after a
+		// reconnect lost them.
+		pending map[string][]byte
+		done    bool  // CloseSend or Close was called
+		failed  error // the stream ended
+	}
+}
+
+func (c *Client) start(id string, attrs Attributes, o SessionOptions) *Session {
+	o.fillDefaults()
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Session{c: c, id: id, opts: o, wake: make(chan struct{}, 1), cancel: cancel, finished: make(chan struct{})}
+	if o.OnResult == nil {
+		s.results = make(chan Result, o.ResultBuffer)
+	}
+	s.mu.attrs = attrs
+	s.mu.pending = make(map[string][]byte)
+	s.mu.acc = make([]*pb.Message, 0, o.MaxBatchSize)
+	go s.run(ctx)
+	return s
+}
+
+// ID is the session's id.
+func (s *Session) ID() string { return s.id }
+
+// Attributes are the session's attributes as last created or updated by
+// this Session.
+func (s *Session) Attributes() Attributes {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mu.attrs.clone()
+}
+
+// Update changes the session's attributes: fn edits a copy of the current
+// ones, which is then sent whole. Changes take effect at the queue
+// manager's next scheduling decision. MinWorkers and MaxWorkers cannot be
+// unset once set.
+func (s *Session) Update(ctx context.Context, fn func(*Attributes)) error {
+	a := s.Attributes()
+	fn(&a)
+	if _, err := s.c.api.UpdateSession(ctx, &pb.Session{Id: s.id, Attributes: a.proto()}); err != nil {
+		return mapErr(err)
+	}
+	s.mu.Lock()
+	s.mu.attrs = a
+	s.mu.Unlock()
+	return nil
+}
+
+// Submit adds a task to the open batch (see the package doc for when it is
+// sent). id must be unique in the session; payload belongs to the SDK from
+// now on. Submit blocks while the open batch is full.
+func (s *Session) Submit(ctx context.Context, id string, payload []byte) error {
+	if id == "" {
+		return fmt.Errorf("%w: empty task id", ErrInvalidArgument)
+	}
+	s.mu.Lock()
+	for {
+		if err := s.closedLocked(); err != nil {
+			s.mu.Unlock()
+			return err
+		}
+		if len(s.mu.acc) < s.opts.MaxBatchSize {
+			break
+		}
+		if err := s.waitSpaceLocked(ctx); err != nil {
+			return err
+		}
+	}
+	if _, dup := s.mu.pending[id]; dup {
+		s.mu.Unlock()
+		return fmt.Errorf("%w: task id %q is already pending", ErrInvalidArgument, id)
+	}
+	s.mu.pending[id] = payload
+	m := s.messageLocked()
+	m.Id, m.Payload = id, payload
+	s.mu.acc = append(s.mu.acc, m)
+	n := len(s.mu.acc)
+	s.mu.Unlock()
+	if n == 1 || n == s.opts.MaxBatchSize {
+		s.signal()
+	}
+	return nil
+}
+
+// SubmitBatch sends tasks as one batch, unchanged by the SDK's batching.
+// Ids must be unique in the session; the payloads belong to the SDK from now
+// on.
+func (s *Session) SubmitBatch(ctx context.Context, tasks []Task) error {
+	if len(tasks) == 0 {
+		return fmt.Errorf("%w: empty batch", ErrInvalidArgument)
+	}
+	s.mu.Lock()
+	for {
+		if err := s.closedLocked(); err != nil {
+			s.mu.Unlock()
+			return err
+		}
+		if len(s.mu.ready) < readyLimit {
+			break
+		}
+		if err := s.waitSpaceLocked(ctx); err != nil {
+			return err
+		}
+	}
+	seen := make(map[string]struct{}, len(tasks))
+	for _, t := range tasks {
+		_, dupBatch := seen[t.ID]
+		_, dupSession := s.mu.pending[t.ID]
+		if t.ID == "" || dupBatch || dupSession {
+			s.mu.Unlock()
+			return fmt.Errorf("%w: task id %q is empty or not unique", ErrInvalidArgument, t.ID)
+		}
+		seen[t.ID] = struct{}{}
+	}
+	msgs := make([]*pb.Message, len(tasks))
+	for i, t := range tasks {
+		s.mu.pending[t.ID] = t.Payload
+		msgs[i] = s.messageLocked()
+		msgs[i].Id, msgs[i].Payload = t.ID, t.Payload
+	}
+	s.mu.ready = append(s.mu.ready, s.newBatch(msgs))
+	s.mu.Unlock()
+	s.signal()
+	return nil
+}
+
+// CloseSend says no more tasks will be submitted. The open batch is sent,
+// the stream half-closes, and it ends once every task of the session has a
+// result or a dead letter; then Results is closed and Wait returns.
+func (s *Session) CloseSend() {
+	s.mu.Lock()
+	s.mu.done = true
+	s.mu.Unlock()
+	s.signal()
+}
+
+// Results delivers the results as they arrive, and is closed when the
+// stream ends. It is nil when SessionOptions.OnResult is set.
+func (s *Session) Results() <-chan Result { return s.results }
+
+// Wait blocks until the stream ends (after CloseSend, once every result has
+// been delivered) and returns why it ended: nil, ErrClosed after Close or
+// Client.Close, or
+// the error that ended it (ErrNotFound for a session that was closed or is
+// unknown, ErrUnavailable when reconnecting timed out).
+func (s *Session) Wait(ctx context.Context) error {
+	select {
+	case <-s.finished:
+		return s.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Pending is the number of tasks submitted whose result or dead letter has
+// not been read yet.
+func (s *Session) Pending() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.mu.pending)
+}
+
+// DeadLetters reads and removes the session's dead letters queued now.
+func (s *Session) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
+	stream, err := s.c.api.ClientStreamDeadLetters(ctx, &pb.Session{Id: s.id})
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	var out []DeadLetter
+	for {
+		b, err := stream.Recv()
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return out, mapErr(err)
+		}
+		s.mu.Lock()
+		for _, m := range b.Messages {
+			d := DeadLetter{ID: m.Id, Payload: m.Payload, Error: m.Error, Attempts: m.Attempts}
+			if p, ok := s.mu.pending[m.Id]; ok {
+				d.Payload = p // workers answer a failure without the payload
+				delete(s.mu.pending, m.Id)
+			}
+			out = append(out, d)
+		}
+		s.mu.Unlock()
+	}
+}
+
+// Close stops the stream and closes the session on the queue manager, which
+// unbinds its workers and discards its queued tasks, unread results and
+// dead letters.
+func (s *Session) Close(ctx context.Context) error {
+	s.mu.Lock()
+	s.mu.done = true
+	s.mu.Unlock()
+	s.cancel()
+	<-s.finished
+	_, err := s.c.api.CloseSession(ctx, &pb.Session{Id: s.id})
+	return mapErr(err)
+}
+
+// closedLocked returns why nothing more may be submitted, or nil.
+func (s *Session) closedLocked() error {
+	if s.mu.failed != nil {
+		return s.mu.failed
+	}
+	if s.mu.done {
+		return ErrClosed
+	}
+	return nil
+}
+
+// waitSpaceLocked releases the lock until the sender takes work, ctx ends or
+// the stream ends; it returns with the lock held only on success.
+func (s *Session) waitSpaceLocked(ctx context.Context) error {
+	if s.mu.space == nil {
+		s.mu.space = make(chan struct{})
+	}
+	space := s.mu.space
+	s.mu.Unlock()
+	select {
+	case <-space:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.finished:
+		return s.err
+	}
+	s.mu.Lock()
+	return nil
+}
+
+func (s *Session) messageLocked() *pb.Message {
+	if n := len(s.mu.free); n > 0 {
+		m := s.mu.free[n-1]
+		s.mu.free = s.mu.free[:n-1]
+		return m
+	}
+	return new(pb.Message)
+}
+
+func (s *Session) newBatch(msgs []*pb.Message) *pb.Batch {
+	b := &pb.Batch{SessionId: s.id, Priority: s.opts.BatchPriority, Messages: msgs}
+	if s.opts.SharedDataLevel != nil {
+		use := true
+		b.UseSharedData = &use
+		b.RequiredSharedDataUpdateLevel = s.opts.SharedDataLevel
+	}
+	return b
+}
+
+func (s *Session) signal() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// next blocks until there is a batch to send and returns it, or returns nil
+// when the stream should half-close (eof) or ctx ended.
+func (s *Session) next(ctx context.Context) (b *pb.Batch, eof bool) {
+	var linger <-chan time.Time
+	lingered := false
+	for {
+		s.mu.Lock()
+		if len(s.mu.ready) > 0 {
+			b = s.mu.ready[0]
+			s.mu.ready = s.mu.ready[1:]
+			s.tookLocked()
+			s.mu.Unlock()
+			return b, false
+		}
+		n := len(s.mu.acc)
+		full := n >= s.opts.MaxBatchSize || s.mu.done || lingered || s.opts.MaxWait <= 0
+		if n > 0 && full {
+			b = s.newBatch(s.mu.acc)
+			s.mu.acc, s.mu.spare = s.mu.spare[:0], nil
+			s.tookLocked()
+			s.mu.Unlock()
+			return b, false
+		}
+		eof = n == 0 && s.mu.done
+		s.mu.Unlock()
+		if eof {
+			return nil, true
+		}
+		if n > 0 && linger == nil {
+			t := time.NewTimer(s.opts.MaxWait)
+			defer t.Stop()
+			linger = t.C
+		}
+		select {
+		case <-s.wake:
+		case <-linger:
+			lingered = true
+		case <-ctx.Done():
+			return nil, false
+		}
+	}
+}
+
+func (s *Session) tookLocked() {
+	if s.mu.space != nil {
+		close(s.mu.space)
+		s.mu.space = nil
+	}
+}
+
+// recycle returns a sent batch's messages to the free list, keeping at most
+// a few batches' worth so a burst of large batches is not held forever.
+func (s *Session) recycle(b *pb.Batch) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, m := range b.Messages {
+		if len(s.mu.free) >= 4*s.opts.MaxBatchSize {
+			break
+		}
+		m.Id, m.Payload = "", nil
+		s.mu.free = append(s.mu.free, m)
+	}
+	if s.mu.spare == nil && cap(b.Messages) >= s.opts.MaxBatchSize {
+		s.mu.spare = b.Messages[:0]
+	}
+}
+
+// run keeps the session's stream open until it ends for good.
+func (s *Session) run(ctx context.Context) {
+	err := s.loop(ctx)
+	s.mu.Lock()
+	s.mu.failed = err
+	if err == nil {
+		s.mu.failed = ErrClosed
+	}
+	s.mu.Unlock()
+	s.err = err
+	if s.results != nil {
+		close(s.results)
+	}
+	close(s.finished)
+}
+
+// loop opens the stream, and reopens it with backoff while it breaks for
+// reasons worth retrying.
+func (s *Session) loop(ctx context.Context) error {
+	var carry *pb.Batch // a batch whose send failed, for the next stream
+	var down time.Time  // when the stream was last found broken; zero while healthy
+	backoff := minBackoff
+	for {
+		opened := time.Now()
+		healthy, err := s.stream(ctx, &carry)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil || s.c.conn.GetState() == connectivity.Shutdown {
+			return ErrClosed
+		}
+		if healthy || time.Since(opened) > maxBackoff {
+			down, backoff = time.Time{}, minBackoff
+		}
+		if down.IsZero() {
+			down = time.Now()
+		}
+		if !retryable(err) || s.opts.ReconnectTimeout < 0 || time.Since(down) > s.opts.ReconnectTimeout {
+			return mapErr(err)
+		}
+		t := time.NewTimer(backoff/2 + rand.N(backoff/2+1))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return ErrClosed
+		}
+		backoff = min(2*backoff, maxBackoff)
+	}
+}
+
+// stream runs one ClientStream: a sender goroutine sends batches while this
+// goroutine receives results. It returns nil when the stream ended cleanly
+// after CloseSend; healthy reports whether any result arrived.
+func (s *Session) stream(ctx context.Context, carry **pb.Batch) (healthy bool, err error) {
+	sctx, cancel := context.WithCancel(metadata.AppendToOutgoingContext(ctx, "sessionid", s.id))
+	defer cancel()
+	stream, err := s.c.api.ClientStream(sctx)
+	if err != nil {
+		return false, err
+	}
+	sent := make(chan *pb.Batch, 1)
+	go func() { sent <- s.send(sctx, stream, *carry) }()
+	healthy, err = s.receive(sctx, stream)
+	cancel()
+	*carry = <-sent
+	if err == nil && ctx.Err() != nil {
+		err = ctx.Err()
+	}
+	return healthy, err
+}
+
+// send sends carry, then batches until the session half-closes or the
+// stream fails; it returns the batch whose send failed.
+func (s *Session) send(ctx context.Context, stream grpc.BidiStreamingClient[pb.Batch, pb.Batch], carry *pb.Batch) *pb.Batch {
+	if carry != nil {
+		if stream.Send(carry) != nil {
+			return carry
+		}
+		s.recycle(carry)
+	}
+	for {
+		b, eof := s.next(ctx)
+		if b == nil {
+			if eof {
+				_ = stream.CloseSend()
+			}
+			return nil
+		}
+		if stream.Send(b) != nil {
+			return b
+		}
+		s.recycle(b)
+	}
+}
+
+// receive delivers results until the stream ends; nil means it ended with
+// OK.
+func (s *Session) receive(ctx context.Context, stream grpc.BidiStreamingClient[pb.Batch, pb.Batch]) (healthy bool, err error) {
+	for {
+		b, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return healthy, nil
+		}
+		if err != nil {
+			return healthy, err
+		}
+		healthy = true
+		s.mu.Lock()
+		for _, m := range b.Messages {
+			delete(s.mu.pending, m.Id)
+		}
+		s.mu.Unlock()
+		for _, m := range b.Messages {
+			r := Result{ID: m.Id, Payload: m.Payload, Attempts: m.Attempts}
+			if s.results == nil {
+				s.opts.OnResult(r)
+				continue
+			}
+			select {
+			case s.results <- r:
+			case <-ctx.Done():
+				return healthy, ctx.Err()
+			}
+		}
+	}
+}
