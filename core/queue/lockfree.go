@@ -63,8 +63,9 @@ func newLockFree(o Options) Queue {
 	return q
 }
 
-// tryEnqueue is one lock-free attempt: ErrFull, ErrClosed or nil.
-func (q *lockFree) tryEnqueue(it Item) error {
+// tryEnqueue is one lock-free attempt: ErrFull, ErrClosed or nil. locked
+// says the caller holds mu (its re-check after parking).
+func (q *lockFree) tryEnqueue(it Item, locked bool) error {
 	for {
 		pos := q.enq.Load()
 		if pos&closedBit != 0 {
@@ -80,7 +81,7 @@ func (q *lockFree) tryEnqueue(it Item) error {
 				c.it = it
 				c.seq.Store(pos + 1)
 				if q.pops.n.Load() > 0 {
-					q.wake(&q.pops)
+					q.wake(&q.pops, locked)
 				}
 				return nil
 			}
@@ -91,7 +92,8 @@ func (q *lockFree) tryEnqueue(it Item) error {
 }
 
 // tryDequeue is one lock-free attempt; ok is false when nothing is ready.
-func (q *lockFree) tryDequeue() (Item, bool) {
+// locked says the caller holds mu.
+func (q *lockFree) tryDequeue(locked bool) (Item, bool) {
 	for {
 		pos := q.deq.Load()
 		c := &q.cells[pos%q.size]
@@ -102,7 +104,7 @@ func (q *lockFree) tryDequeue() (Item, bool) {
 				c.it = Item{}
 				c.seq.Store(pos + q.size)
 				if q.pushes.n.Load() > 0 {
-					q.wake(&q.pushes)
+					q.wake(&q.pushes, locked)
 				}
 				return it, true
 			}
@@ -112,7 +114,11 @@ func (q *lockFree) tryDequeue() (Item, bool) {
 	}
 }
 
-func (q *lockFree) wake(l *waitList) {
+func (q *lockFree) wake(l *waitList, locked bool) {
+	if locked {
+		l.wakeOne()
+		return
+	}
 	q.mu.Lock()
 	l.wakeOne()
 	q.mu.Unlock()
@@ -131,7 +137,7 @@ func (q *lockFree) drainedOrClosed() (closed, pending bool) {
 
 func (q *lockFree) Push(ctx context.Context, it Item) error {
 	for i := 0; ; i++ {
-		err := q.tryEnqueue(it)
+		err := q.tryEnqueue(it, false)
 		if err != ErrFull {
 			return err
 		}
@@ -143,7 +149,7 @@ func (q *lockFree) Push(ctx context.Context, it Item) error {
 		w := q.pushes.park()
 		// Re-check after parking: a consumer that freed a cell before it
 		// could see us parked must not leave us asleep.
-		err = q.tryEnqueue(it)
+		err = q.tryEnqueue(it, true)
 		if err != ErrFull {
 			q.unpark(&q.pushes, w)
 			return err
@@ -154,7 +160,7 @@ func (q *lockFree) Push(ctx context.Context, it Item) error {
 	}
 }
 
-func (q *lockFree) TryPush(it Item) error { return q.tryEnqueue(it) }
+func (q *lockFree) TryPush(it Item) error { return q.tryEnqueue(it, false) }
 
 // unpark takes w back after the caller succeeded without sleeping, passing
 // on a token it may have been handed meanwhile. Called with mu held; unlocks.
@@ -184,7 +190,7 @@ func (q *lockFree) sleep(ctx context.Context, l *waitList, w *waiter) error {
 
 func (q *lockFree) Pop(ctx context.Context) (Item, error) {
 	for i := 0; ; i++ {
-		if it, ok := q.tryDequeue(); ok {
+		if it, ok := q.tryDequeue(false); ok {
 			return it, nil
 		}
 		closed, pending := q.drainedOrClosed()
@@ -197,7 +203,7 @@ func (q *lockFree) Pop(ctx context.Context) (Item, error) {
 		}
 		q.mu.Lock()
 		w := q.pops.park()
-		if it, ok := q.tryDequeue(); ok {
+		if it, ok := q.tryDequeue(true); ok {
 			q.unpark(&q.pops, w)
 			return it, nil
 		}
@@ -223,7 +229,7 @@ func (q *lockFree) PopBatch(ctx context.Context, dst []Item) (int, error) {
 	n := 1
 	for ; n < len(dst); n++ {
 		var ok bool
-		if dst[n], ok = q.tryDequeue(); !ok {
+		if dst[n], ok = q.tryDequeue(false); !ok {
 			break
 		}
 	}
