@@ -427,3 +427,78 @@ func TestDrainedSessionHandsWorkerOver(t *testing.T) {
 		t.Fatal(got)
 	}
 }
+
+func TestMaxWorkersHard(t *testing.T) {
+	ts := startServer(t, Options{})
+	ctx := testCtx(t)
+	s := ts.createSession(t, ctx, &pb.SessionAttributes{MaxWorkers: u32(1)})
+	w1, w2 := ts.newRawWorker(t, ctx), ts.newRawWorker(t, ctx)
+	cs := ts.clientStream(t, ctx, s.Id)
+	for i := range 20 {
+		if err := cs.Send(batchOf(s.Id, fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var bound *rawWorker
+	select {
+	case in := <-w1.instr:
+		bound, w1.instr = w1, nil
+		_ = in
+	case in := <-w2.instr:
+		bound, w2.instr = w2, nil
+		_ = in
+	case <-ctx.Done():
+		t.Fatal("no BIND")
+	}
+	go serveEcho(bound.openStream(t, s.Id))
+	recvIDs(t, cs, 20)
+	for _, w := range []*rawWorker{w1, w2} {
+		if w.instr == nil {
+			continue
+		}
+		select {
+		case in := <-w.instr:
+			t.Fatalf("second worker got %v beyond max_workers 1", in)
+		default:
+		}
+	}
+}
+
+func TestPreemptionTakesFromLowerPriority(t *testing.T) {
+	ts := startServer(t, Options{Preemption: true})
+	ctx := testCtx(t)
+	low := ts.createSession(t, ctx, &pb.SessionAttributes{Priority: 1, Preemptible: true})
+	w := ts.newRawWorker(t, ctx)
+	cl := ts.clientStream(t, ctx, low.Id)
+	for i := range 5 {
+		if err := cl.Send(batchOf(low.Id, fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stLow := w.bindNext(t, low.Id)
+	held, err := stLow.Recv() // one low batch in flight at the worker
+	if err != nil {
+		t.Fatal(err)
+	}
+	high := ts.createSession(t, ctx, &pb.SessionAttributes{Priority: 5})
+	ch := ts.clientStream(t, ctx, high.Id)
+	if err := ch.Send(batchOf(high.Id, "h")); err != nil {
+		t.Fatal(err)
+	}
+	if in := w.next(t); in.Type != pb.Instruction_UNBIND || in.SessionId != low.Id {
+		t.Fatalf("instruction %v, want UNBIND of the preemptible session", in)
+	}
+	// The in-flight batches are finished, not lost: their results reach
+	// the client, and the server ends the stream after the last answer.
+	if err := stLow.Send(echo(held)); err != nil {
+		t.Fatal(err)
+	}
+	serveEcho(stLow)
+	go serveEcho(w.bindNext(t, high.Id))
+	if got := recvIDs(t, ch, 1); got[0] != "h" {
+		t.Fatal(got)
+	}
+	if got := recvIDs(t, cl, 1); got[0] != "0" {
+		t.Fatalf("low session result %v, want its in-flight task 0", got)
+	}
+}
