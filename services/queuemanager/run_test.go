@@ -32,7 +32,9 @@ func TestLoadConfigNamesEveryBadKey(t *testing.T) {
 		}
 	}
 	cfg, err := LoadConfig(flag.NewFlagSet("qm", flag.ContinueOnError), []string{"--queueType", "lockfree"},
-		func(k string) (string, bool) { return map[string]string{"ALPCRUNCH_BUFFERSIZE": "64"}[k], k == "ALPCRUNCH_BUFFERSIZE" })
+		func(k string) (string, bool) {
+			return map[string]string{"ALPCRUNCH_BUFFERSIZE": "64"}[k], k == "ALPCRUNCH_BUFFERSIZE"
+		})
 	if err != nil {
 		t.Fatal(err)
 	}
