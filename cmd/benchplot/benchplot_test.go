@@ -1,0 +1,215 @@
+package main
+
+import (
+	"image/png"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// Two -count runs of a queue-like suite, printed out of order, plus lines
+// that must not count: a PASS trailer, a log line, another benchmark without
+// the plotted keys.
+const sample = `goos: linux
+goarch: amd64
+pkg: github.com/alpcrun/alpcrun/core/queue
+cpu: Test CPU @ 1.00GHz
+BenchmarkQueue/impl=lockfree/prod=16/cons=1/batch=1-2   	 100	 300 ns/op	 3333333 items/s	 0 B/op	 0 allocs/op
+BenchmarkQueue/impl=lockfree/prod=4/cons=4/batch=1-2    	 100	 200 ns/op	 5000000 items/s	 0 B/op	 0 allocs/op
+BenchmarkQueue/impl=mutex/prod=4/cons=4/batch=1-2       	 100	 400 ns/op	 2500000 items/s	 16 B/op	 1 allocs/op
+BenchmarkQueue/impl=lockfree/prod=4/cons=16/batch=64-2  	 100	 50 ns/op	 20000000 items/s	 0 B/op	 0 allocs/op
+BenchmarkIdle/impl=mutex-2                              	 10	 100000000 ns/op	 0.25 cpu%
+    queue_bench_test.go:42: some log output
+BenchmarkQueue/impl=lockfree/prod=16/cons=1/batch=1-2   	 100	 100 ns/op	 10000000 items/s	 0 B/op	 0 allocs/op
+BenchmarkQueue/impl=lockfree/prod=4/cons=4/batch=1-2    	 100	 220 ns/op	 4545454 items/s	 0 B/op	 0 allocs/op
+BenchmarkQueue/impl=mutex/prod=4/cons=4/batch=1-2       	 100	 410 ns/op	 2439024 items/s	 16 B/op	 1 allocs/op
+BenchmarkQueue/impl=lockfree/prod=16/cons=1/batch=1-2   	 100	 200 ns/op	 5000000 items/s	 0 B/op	 0 allocs/op
+BenchmarkE2E/impl=fifo/workers=2-2                      	 10	 5000 ns/op	 1500 p50-ns	 90000 p99-ns
+PASS
+ok  	github.com/alpcrun/alpcrun/core/queue	1.234s
+`
+
+func read(t *testing.T, metric string, filter []cond) []point {
+	t.Helper()
+	pts, bad, err := readPoints(strings.NewReader(sample), "sample", metric, filter)
+	if err != nil || len(bad) != 0 {
+		t.Fatal(err, bad)
+	}
+	return pts
+}
+
+func TestReadPointsKeys(t *testing.T) {
+	pts := read(t, "ns/op", nil)
+	if len(pts) != 10 {
+		t.Fatalf("got %d points, want 10 (every result reports ns/op)", len(pts))
+	}
+	want := map[string]string{
+		".name": "Queue", "impl": "lockfree", "prod": "16", "cons": "1", "batch": "1",
+		"gomaxprocs": "2", "goos": "linux", "goarch": "amd64",
+		"pkg": "github.com/alpcrun/alpcrun/core/queue", "cpu": "Test CPU @ 1.00GHz",
+	}
+	if !reflect.DeepEqual(pts[0].keys, want) {
+		t.Errorf("keys = %v, want %v", pts[0].keys, want)
+	}
+	if pts[0].value != 300 {
+		t.Errorf("value = %g, want 300 in ns/op, not benchfmt's sec/op", pts[0].value)
+	}
+}
+
+func TestReadPointsSkipsMalformed(t *testing.T) {
+	in := "BenchmarkQueue/impl=fifo-2 \t--- FAIL: BenchmarkQueue/impl=fifo\n" +
+		"BenchmarkQueue/impl=mutex-2 \t 10\t 5 ns/op\n"
+	pts, bad, err := readPoints(strings.NewReader(in), "in", "ns/op", nil)
+	if err != nil || len(bad) != 1 || len(pts) != 1 || pts[0].keys["impl"] != "mutex" {
+		t.Errorf("readPoints = %+v, bad %v, err %v; want the mutex point and one bad line", pts, bad, err)
+	}
+}
+
+func TestReadPointsMetricAndFilter(t *testing.T) {
+	if pts := read(t, "cpu%", nil); len(pts) != 1 || pts[0].value != 0.25 {
+		t.Errorf("cpu%%: got %+v, want one point of 0.25", pts)
+	}
+	// p50-ns is tidied by benchfmt to p50-sec; both spellings work.
+	if pts := read(t, "p50-ns", nil); len(pts) != 1 || pts[0].value != 1500 {
+		t.Errorf("p50-ns: got %+v, want one point of 1500", pts)
+	}
+	if pts := read(t, "p50-sec", nil); len(pts) != 1 || pts[0].value != 1500e-9 {
+		t.Errorf("p50-sec: got %+v, want one point of 1.5e-6", pts)
+	}
+	for filter, want := range map[string]int{
+		".name=Queue,impl=mutex":  2,
+		".name=Queue,impl!=mutex": 6,
+		"batch!=1":                3, // 64 once, and Idle and E2E, which lack batch
+		"batch=1,prod!=16":        4,
+	} {
+		f, err := parseFilter(filter)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pts := read(t, "ns/op", f); len(pts) != want {
+			t.Errorf("filter %s: got %d points, want %d", filter, len(pts), want)
+		}
+	}
+	if pts := read(t, "no-such-unit", nil); len(pts) != 0 {
+		t.Errorf("unknown metric: got %d points, want 0", len(pts))
+	}
+}
+
+func TestGroup(t *testing.T) {
+	pts := read(t, "ns/op", nil)
+	g, skipped := group(pts, spec{X: []string{"prod", "cons"}, Series: []string{"impl"}, Panel: []string{"batch"}})
+	if skipped != 2 {
+		t.Errorf("skipped = %d, want 2 (Idle and E2E lack prod/cons/batch)", skipped)
+	}
+	// Composite numeric labels sort by component; impl keeps run order.
+	if want := []string{"4x4", "4x16", "16x1"}; !reflect.DeepEqual(g.X, want) {
+		t.Errorf("X = %v, want %v", g.X, want)
+	}
+	if want := []string{"lockfree", "mutex"}; !reflect.DeepEqual(g.Series, want) {
+		t.Errorf("Series = %v, want %v", g.Series, want)
+	}
+	if want := []string{"batch=1", "batch=64"}; !reflect.DeepEqual(g.Panels, want) {
+		t.Errorf("Panels = %v, want %v", g.Panels, want)
+	}
+	want := map[cell]stat{
+		{Panel: "batch=1", Series: "lockfree", X: "16x1"}:  {Median: 200, Min: 100, Max: 300, N: 3},
+		{Panel: "batch=1", Series: "lockfree", X: "4x4"}:   {Median: 210, Min: 200, Max: 220, N: 2},
+		{Panel: "batch=1", Series: "mutex", X: "4x4"}:      {Median: 405, Min: 400, Max: 410, N: 2},
+		{Panel: "batch=64", Series: "lockfree", X: "4x16"}: {Median: 50, Min: 50, Max: 50, N: 1},
+	}
+	if !reflect.DeepEqual(g.Cells, want) {
+		t.Errorf("Cells = %v, want %v", g.Cells, want)
+	}
+}
+
+func TestGroupWithoutSeriesOrPanel(t *testing.T) {
+	g, skipped := group(read(t, "ns/op", nil), spec{X: []string{".name"}})
+	if skipped != 0 {
+		t.Errorf("skipped = %d, want 0", skipped)
+	}
+	if want := []string{"Queue", "Idle", "E2E"}; !reflect.DeepEqual(g.X, want) {
+		t.Errorf("X = %v, want %v (first appearance)", g.X, want)
+	}
+	if st := g.Cells[cell{X: "Queue"}]; st.N != 8 || st.Median != 210 {
+		t.Errorf("Queue cell = %+v, want 8 runs with median 210", st)
+	}
+}
+
+func TestParseFilter(t *testing.T) {
+	f, err := parseFilter("impl=lockfree, batch!=64")
+	if want := []cond{{key: "impl", value: "lockfree"}, {key: "batch", value: "64", neg: true}}; err != nil || !reflect.DeepEqual(f, want) {
+		t.Errorf("parseFilter = %+v, %v; want %+v", f, err, want)
+	}
+	for _, bad := range []string{"impl", "=x", "!=x"} {
+		if _, err := parseFilter(bad); err == nil {
+			t.Errorf("parseFilter(%q): want an error", bad)
+		}
+	}
+}
+
+// TestRender draws both chart kinds to both formats and checks that the PNG
+// decodes with the figure's size.
+func TestRender(t *testing.T) {
+	dir := t.TempDir()
+	cases := []struct {
+		out, metric, kind string
+		s                 spec
+		logY              bool
+	}{
+		{"queue.png", "ns/op", "line", spec{X: []string{"prod", "cons"}, Series: []string{"impl"}, Panel: []string{"batch"}}, true},
+		{"queue.svg", "items/s", "line", spec{X: []string{"prod", "cons"}, Series: []string{"impl"}, Panel: []string{"batch"}}, false},
+		{"idle.png", "cpu%", "bar", spec{X: []string{"impl"}}, false},
+	}
+	for _, tc := range cases {
+		g, _ := group(read(t, tc.metric, nil), tc.s)
+		out := filepath.Join(dir, tc.out)
+		c := chart{kind: tc.kind, title: tc.out, metric: tc.metric, xLabel: "x", seriesKey: strings.Join(tc.s.Series, "/"), logY: tc.logY}
+		if err := render(g, c, out); err != nil {
+			t.Fatalf("%s: %v", tc.out, err)
+		}
+		f, err := os.Open(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasSuffix(tc.out, ".png") {
+			cfg, err := png.DecodeConfig(f)
+			if err != nil || cfg.Width < 600 || cfg.Height < 400 {
+				t.Errorf("%s: decoded %+v, %v; want a PNG of at least 600x400", tc.out, cfg, err)
+			}
+		} else if fi, err := f.Stat(); err != nil || fi.Size() == 0 {
+			t.Errorf("%s: empty or unreadable: %v", tc.out, err)
+		}
+		f.Close()
+	}
+}
+
+func TestRenderLogYRejectsZero(t *testing.T) {
+	g, _ := group(read(t, "B/op", nil), spec{X: []string{"impl"}})
+	err := render(g, chart{kind: "line", metric: "B/op", xLabel: "impl", logY: true}, filepath.Join(t.TempDir(), "x.png"))
+	if err == nil || !strings.Contains(err.Error(), "positive") {
+		t.Errorf("render with -logy over zeros: err = %v, want a positive-values error", err)
+	}
+}
+
+func TestLogTicks(t *testing.T) {
+	var got []string
+	for _, tk := range (logTicks{}).Ticks(30, 3000) {
+		if !tk.IsMinor() {
+			got = append(got, tk.Label)
+		}
+	}
+	if want := []string{"50", "100", "200", "500", "1k", "2k"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("labels over 30..3000 = %v, want %v", got, want)
+	}
+	labels := 0
+	for _, tk := range (logTicks{}).Ticks(120, 180) {
+		if !tk.IsMinor() {
+			labels++
+		}
+	}
+	if labels < 2 {
+		t.Errorf("over 120..180 got %d labels, want the linear fallback's (at least 2)", labels)
+	}
+}

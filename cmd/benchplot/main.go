@@ -1,0 +1,54 @@
+// Command benchplot draws Go benchmark results as a PNG or SVG chart.
+//
+// It reads the Go benchmark format (as written by go test -bench), takes the
+// key=value segments of each benchmark name as dimensions, and plots the
+// median of one metric over the -count runs, with min/max whiskers:
+//
+//	benchplot -in queue.txt -out queue.png -metric ns/op \
+//	    -x prod,cons -series impl -panel batch -logy
+//	benchplot -in idle.txt -out idle.png -kind bar -metric cpu% -x impl
+//
+// Besides the name's keys, ".name" is the base name without "Benchmark",
+// "gomaxprocs" is the -N suffix, and the file's configuration lines (goos,
+// pkg, cpu, ...) are keys too.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+)
+
+func main() {
+	var o options
+	flag.StringVar(&o.in, "in", "", "benchmark text `file` (default stdin)")
+	flag.StringVar(&o.out, "out", "", "output `file`: .png or .svg (required)")
+	flag.StringVar(&o.metric, "metric", "ns/op", "`unit` to plot, as printed by go test (ns/op, items/s, cpu%, ...)")
+	flag.StringVar(&o.kind, "kind", "line", "chart `kind`: line or bar")
+	x := flag.String("x", "", "name `keys` for the x axis, comma-separated; values are joined with \"x\" (required)")
+	series := flag.String("series", "", "name `keys` whose values get one line or bar color each")
+	panel := flag.String("panel", "", "name `keys` whose values get one subplot each")
+	filter := flag.String("filter", "", "keep only results matching `key=value,key!=value,...`")
+	flag.StringVar(&o.title, "title", "", "figure title (default: the metric)")
+	flag.BoolVar(&o.logY, "logy", false, "logarithmic y axis")
+	flag.Parse()
+	if flag.NArg() > 0 {
+		fail(fmt.Errorf("benchplot: unexpected arguments %q", flag.Args()))
+	}
+	o.spec = spec{X: splitList(*x), Series: splitList(*series), Panel: splitList(*panel)}
+	var err error
+	if o.filter, err = parseFilter(*filter); err != nil {
+		fail(err)
+	}
+	if err := o.validate(); err != nil {
+		fail(err)
+	}
+	if err := run(o); err != nil {
+		fail(err)
+	}
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, err)
+	os.Exit(1)
+}

@@ -1,0 +1,233 @@
+#!/usr/bin/env bash
+# make bench: runs the lab's benchmark suites and writes
+# results/<date>_<commit>[-dirty]/ with env.txt, the raw Go benchmark text of
+# each suite, benchstat reports comparing the kinds, and plots.
+#
+#   COUNT=10     passes. Each pass runs every suite once (-count=1), so that a
+#                slow spell of a noisy machine hits every kind alike, rather
+#                than all ten runs of one kind.
+#   BENCH=.      a go test -bench pattern. Its first /-element picks suites by
+#                top-level benchmark name (bash regex), the rest narrows the
+#                sub-benchmarks: BENCH='Queue/impl=lockfree/prod=4'.
+#   BENCHTIME=   -benchtime for every suite (2s, 5000x); unset, each suite
+#                uses its own default below, else go test's 1s.
+#   RESULTS=     output directory instead of the dated one.
+#
+# Needs only Go: benchstat is fetched through the module proxy at the version
+# pinned below, and cmd/benchplot draws the plots.
+set -euo pipefail
+shopt -s lastpipe # the progress reader runs in this shell and keeps its counts
+cd "$(dirname "$0")/.."
+export GIT_OPTIONAL_LOCKS=0
+
+COUNT=${COUNT:-10}
+BENCH=${BENCH:-.}
+BENCHTIME=${BENCHTIME:-}
+BENCHSTAT=golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
+
+# Suites: name | package | top-level benchmark | benchstat -col | unit of the
+# end summary, as benchstat prints it | default -benchtime. A suite whose
+# package or benchmark does not exist yet is skipped.
+SUITES=(
+  "queue|./core/queue|BenchmarkQueue|/impl|sec/op|"
+  "idle|./core/queue|BenchmarkIdle|/impl|cpu%|200x"
+  "scheduler|./core/scheduler|BenchmarkSchedule|/policy|sec/op|"
+  "e2e|./bench|BenchmarkE2E|/impl|tasks/s|"
+)
+# Plots: suite | file | title | cmd/benchplot flags.
+PLOTS=(
+  "queue|queue-ns.png|Queue kinds: ns/op by producers x consumers|-metric ns/op -x prod,cons -series impl -panel batch -logy"
+  "queue|queue-allocs.png|Queue kinds: allocs/op by producers x consumers|-metric allocs/op -x prod,cons -series impl -panel batch"
+  "idle|idle-cpu.png|Idle queue: CPU use per kind|-kind bar -metric cpu% -x impl"
+  "scheduler|scheduler-ns.png|Scheduler policies: ns/op (one event) by sessions x workers|-metric ns/op -x sessions,workers -series policy -panel preempt -logy"
+  "e2e|e2e-tasks.png|End to end under load: tasks/s by workers|-metric tasks/s -x workers -series impl -panel batch,payload -filter inflight!=1"
+  "e2e|e2e-p99.png|End to end under load: p99 task latency (ns) by workers|-metric p99-ns -x workers -series impl -panel batch,payload -filter inflight!=1 -logy"
+  "e2e|e2e-idle-latency.png|End to end, one batch in flight: p50 task latency (ns)|-kind bar -metric p50-ns -x impl -filter inflight=1"
+)
+
+die() {
+  echo >&2
+  echo "bench: $*" >&2
+  exit 1
+}
+[[ $COUNT =~ ^[1-9][0-9]*$ ]] || die "COUNT=$COUNT: want a positive integer"
+
+# Pick the suites.
+top=${BENCH%%/*}
+top=${top:-.}
+sub=""
+[[ $BENCH != */* ]] || sub=/${BENCH#*/}
+active=()
+for s in "${SUITES[@]}"; do
+  IFS='|' read -r name pkg fn _ <<<"$s"
+  [[ $fn =~ $top ]] || continue
+  if [[ ! -d $pkg ]]; then
+    echo "bench: skip $name: $pkg does not exist yet" >&2
+  elif ! grep -qs "^func $fn(" "$pkg"/*_test.go; then
+    echo "bench: skip $name: no $fn in $pkg" >&2
+  else
+    active+=("$s")
+  fi
+done
+((${#active[@]})) || die "no suite to run for BENCH=$BENCH"
+
+# Where results go: the date and commit, never over an earlier run.
+if [[ -n ${RESULTS:-} ]]; then
+  out=$RESULTS
+else
+  commit=$(git rev-parse --short HEAD 2>/dev/null || echo nogit)
+  if [[ -n $(git status --porcelain --untracked-files=no 2>/dev/null) ]]; then
+    commit+=-dirty
+  fi
+  out=results/$(date +%F)_$commit
+  base=$out
+  for ((n = 2; ; n++)); do
+    [[ -e $out ]] || break
+    out=$base-$n
+  done
+fi
+fresh=false
+[[ -e $out ]] || fresh=true
+mkdir -p "$out/tmp"
+trap 'rm -rf "$out/tmp"' EXIT
+tmp=$(cd "$out/tmp" && pwd)
+
+# Build everything first, so that a compile error or an unreachable module
+# proxy shows now and not after an hour of benchmarks.
+echo "bench: results in $out/; building" >&2
+{
+  ./scripts/envinfo.sh
+  echo "bench-count: $COUNT"
+  echo "bench-pattern: $BENCH"
+  for s in "${active[@]}"; do
+    IFS='|' read -r name _ _ _ _ benchtime <<<"$s"
+    benchtime=${BENCHTIME:-$benchtime}
+    echo "bench-time-$name: ${benchtime:-1s}"
+  done
+} >"$out/env.txt"
+go build -o "$tmp/benchplot" ./cmd/benchplot
+go run "$BENCHSTAT" /dev/null >/dev/null
+declare -A bin
+for s in "${active[@]}"; do
+  IFS='|' read -r _ pkg _ <<<"$s"
+  if [[ -z ${bin[$pkg]:-} ]]; then
+    bin[$pkg]=$tmp/$(tr -c 'A-Za-z0-9\n' _ <<<"${pkg#./}").test
+    go test -c -o "${bin[$pkg]}" "$pkg"
+  fi
+done
+
+# Progress goes to stderr: a live line on a terminal; otherwise a line every
+# 10 s at most, and one per suite and pass. The total is known once the first
+# pass has counted.
+tty=false
+width=0
+if [[ -t 2 ]]; then
+  tty=true
+  width=$(tput cols 2>/dev/null || echo 100)
+fi
+done=0
+total=0
+start=$SECONDS
+clock() { printf '%d:%02d' $(($1 / 60)) $(($1 % 60)); }
+status() { # pass suite [benchmark]
+  local tot=$total eta=""
+  ((total)) || tot='?'
+  if ((total && done)); then
+    eta=", $(clock $(((SECONDS - start) * (total - done) / done))) left"
+  fi
+  printf '[ %*d/%s%s ] pass %d/%d %s%s' ${#tot} "$done" "$tot" "$eta" "$1" "$COUNT" "$2" "${3:+: $3}"
+}
+progress() { # pass suite; reads the benchmark output
+  local line msg last=$SECONDS
+  while IFS= read -r line; do
+    if [[ $line =~ ^(Benchmark[^[:space:]]+)[[:space:]]+[0-9]+[[:space:]] ]]; then
+      done=$((done + 1))
+      msg=$(status "$1" "$2" "${BASH_REMATCH[1]}")
+      if $tty; then
+        printf '\r\033[K%s' "${msg:0:width-1}" >&2 # one row, or \r cannot redraw it
+      elif ((SECONDS - last >= 10)); then
+        echo "$msg" >&2
+        last=$SECONDS
+      fi
+    fi
+  done
+  if $tty; then printf '\r\033[K' >&2; fi
+  printf '%s done, %s elapsed\n' "$(status "$1" "$2")" "$(clock $((SECONDS - start)))" >&2
+}
+
+for ((pass = 1; pass <= COUNT; pass++)); do
+  for s in "${active[@]}"; do
+    IFS='|' read -r name pkg fn _ _ benchtime <<<"$s"
+    args=(-test.run '^$' -test.bench "^$fn\$$sub" -test.count 1 -test.benchmem -test.timeout 30m)
+    benchtime=${BENCHTIME:-$benchtime}
+    [[ -z $benchtime ]] || args+=(-test.benchtime "$benchtime")
+    # The binary runs in its package directory, as go test would run it.
+    if ! (cd "$pkg" && "${bin[$pkg]}" "${args[@]}") | tee -a "$out/$name.txt" | progress "$pass" "$name"; then
+      grep -E -A5 '^(--- FAIL|panic:)' "$out/$name.txt" | head -n 30 >&2 || true
+      die "$name failed in pass $pass; its output is in $out/$name.txt"
+    fi
+  done
+  if ((pass == 1)); then
+    if ((done == 0)); then
+      if $fresh; then rm -rf "$out"; fi
+      die "BENCH=$BENCH matched no benchmark"
+    fi
+    total=$((done * COUNT))
+  fi
+done
+
+# Reports and plots.
+for s in "${active[@]}"; do
+  IFS='|' read -r name _ _ col _ <<<"$s"
+  go run "$BENCHSTAT" -col "$col" "$out/$name.txt" >"$out/$name-by-${col#/}.txt"
+done
+for p in "${PLOTS[@]}"; do
+  IFS='|' read -r name file title flags <<<"$p"
+  [[ -s $out/$name.txt ]] || continue
+  read -ra fl <<<"$flags"
+  "$tmp/benchplot" -in "$out/$name.txt" -out "$out/$file" -title "$title" "${fl[@]}" ||
+    echo "bench: plot $file failed; the raw results and reports are complete" >&2
+done
+
+# Summary: per suite, benchstat's geomean (or only row) of one unit per kind,
+# with its change against the first kind.
+summary() { # report unit
+  awk -v unit="$2" '
+    function trim(s) { gsub(/^[ \t]+|[ \t]+$/, "", s); return s }
+    /│/ && !hdr { hdr = $0; next }
+    /│/ && hdr && !inunit {
+      split($0, u, "│"); split(trim(u[2]), w, " ")
+      # kinds are k[2] .. k[nk - 1]: the header starts blank and ends in │
+      if (w[1] == unit) { inunit = 1; nk = split(hdr, k, "│") } else { hdr = "" }
+      next
+    }
+    /^$/ { if (inunit && rows == 1) emit(last); hdr = ""; inunit = 0; rows = 0; next }
+    inunit && /^geomean/ { emit($0); exit }
+    inunit && !/^(¹|²|³|⁴|⁵|⁶|⁷|⁸|⁹) / { rows++; last = $0 }
+    # A row is: name, value of the first kind, then value and change per kind,
+    # once the ± spreads, (p=… n=…) notes and footnote marks are gone.
+    function emit(row,   t, n, i, j, s) {
+      gsub(/± [^ ]+|\([^)]*\)|¹|²|³|⁴|⁵|⁶|⁷|⁸|⁹/, "", row)
+      n = split(row, t, " ")
+      if (n != 2 * (nk - 2)) exit
+      s = sprintf("    %s %s", trim(k[2]), t[2])
+      for (i = 3; i < nk; i++) { j = 2 * (i - 2) + 1; s = s sprintf(" | %s %s %s", trim(k[i]), t[j], t[j + 1]) }
+      print s
+      done = 1
+      exit
+    }
+    END { if (!done && inunit && rows == 1) emit(last) }
+  ' "$1"
+}
+echo >&2
+echo "bench: $done results in $(clock $((SECONDS - start))) written to $out/" >&2
+for s in "${active[@]}"; do
+  IFS='|' read -r name _ _ col unit _ <<<"$s"
+  report=$out/$name-by-${col#/}.txt
+  echo "  $name, $unit (geomean), change vs the first ${col#/} (~: not significant):" >&2
+  line=$(summary "$report" "$unit")
+  echo "${line:-    see ${report##*/}}" >&2
+done
+for f in "$out"/*; do
+  [[ $f == "$out/tmp" ]] || echo "  ${f##*/}" >&2
+done
