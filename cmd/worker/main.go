@@ -7,9 +7,11 @@
 //	worker --queue-manager localhost:1337 --task pi --concurrency 4
 //
 // The queue manager's address comes from --queue-manager, else
-// $METALCORE_QUEUE_MANAGER_ADDR, else localhost:1337. The SDK reads the API
-// key from $METALCORE_API_KEY and the node and pod names from
-// $METALCORE_WORKER_NODE and $METALCORE_WORKER_POD.
+// $METALCORE_QUEUE_MANAGER_ADDR, else localhost:1337; batches that use
+// shared data read it from the node cache at --node-cache, else
+// $METALCORE_NODE_CACHE_ADDR, else localhost:3337 (with --tls, over TLS
+// too). The SDK reads the API key from $METALCORE_API_KEY and the node and
+// pod names from $METALCORE_WORKER_NODE and $METALCORE_WORKER_POD.
 package main
 
 import (
@@ -38,6 +40,11 @@ func run() error {
 		addr = "localhost:1337"
 	}
 	flag.StringVar(&addr, "queue-manager", addr, "queue manager address (env METALCORE_QUEUE_MANAGER_ADDR)")
+	cacheAddr := os.Getenv(worker.EnvNodeCacheAddr)
+	if cacheAddr == "" {
+		cacheAddr = worker.DefaultNodeCacheAddr
+	}
+	flag.StringVar(&cacheAddr, "node-cache", cacheAddr, "node cache address, for shared data (env "+worker.EnvNodeCacheAddr+")")
 	task := flag.String("task", "echo", "task to run: echo, sleep:DURATION (e.g. sleep:10ms) or pi")
 	concurrency := flag.Int("concurrency", runtime.GOMAXPROCS(0), "tasks run at once")
 	useTLS := flag.Bool("tls", false, "dial the queue manager with TLS")
@@ -51,10 +58,18 @@ func run() error {
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	log.Info("worker starting", "queue-manager", addr, "task", *task, "concurrency", *concurrency)
+	log.Info("worker starting", "queue-manager", addr, "node-cache", cacheAddr, "task", *task, "concurrency", *concurrency)
 	opts := []worker.Option{worker.WithConcurrency(*concurrency), worker.WithLogger(log)}
+	var cacheOpts []worker.NodeCacheOption
 	if *useTLS {
 		opts = append(opts, worker.WithTLSFiles(*caCert, "", ""))
+		cacheOpts = append(cacheOpts, worker.WithNodeCacheTLSFiles(*caCert, "", ""))
 	}
+	shared, err := worker.NewNodeCache(cacheAddr, cacheOpts...)
+	if err != nil {
+		return err
+	}
+	defer shared.Close()
+	opts = append(opts, worker.WithSharedData(shared))
 	return worker.Run(ctx, addr, h, opts...)
 }

@@ -69,6 +69,15 @@ type Client struct {
 // is ready or ctx ends, so that a wrong address fails here, with
 // ErrUnavailable, rather than at the first call. Give ctx a timeout.
 func Dial(ctx context.Context, addr string, opts ...Option) (*Client, error) {
+	conn, err := dialReady(ctx, addr, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{conn: conn, api: pb.NewQueueClient(conn)}, nil
+}
+
+// dialReady connects to addr and waits until the connection is ready.
+func dialReady(ctx context.Context, addr string, opts []Option) (*grpc.ClientConn, error) {
 	cfg := dialConfig{creds: insecure.NewCredentials(), apiKey: os.Getenv(auth.EnvAPIKey)}
 	for _, o := range opts {
 		o(&cfg)
@@ -88,7 +97,7 @@ func Dial(ctx context.Context, addr string, opts ...Option) (*Client, error) {
 			return nil, fmt.Errorf("%w: %s not ready (%s): %w", ErrUnavailable, addr, st, ctx.Err())
 		}
 	}
-	return &Client{conn: conn, api: pb.NewQueueClient(conn)}, nil
+	return conn, nil
 }
 
 // Close closes the connection; the streams of its sessions end.

@@ -52,6 +52,19 @@
 // pending set (see Pending) and must be submitted again by the caller, under
 // new ids if the queue manager may have received them.
 //
+// # Shared data
+//
+// Data that every task of a session reads goes into the central cache once,
+// with SharedData, at an update level; batches name the level they need
+// (SessionOptions.SharedDataLevel, Session.SetSharedDataLevel), and workers
+// read it through their node cache:
+//
+//	sd, err := client.DialSharedData(ctx, "central-cache:2337")
+//	err = sd.Set(ctx, s.ID(), 1, model, 10*time.Minute)
+//	// ... later, new content under a new level:
+//	lvl, err := sd.Update(ctx, s.ID(), model2, 10*time.Minute)
+//	s.SetSharedDataLevel(&lvl)
+//
 // Errors returned by the SDK wrap the sentinel errors of this package, so
 // callers can test them with errors.Is; status.Code still reports the gRPC
 // code.

@@ -16,7 +16,7 @@ var (
 	ErrInvalidArgument  = errors.New("client: invalid argument")
 	ErrUnauthenticated  = errors.New("client: unauthenticated")
 	ErrPermissionDenied = errors.New("client: permission denied")
-	ErrUnavailable      = errors.New("client: queue manager unavailable")
+	ErrUnavailable      = errors.New("client: server unavailable")
 	// ErrClosed is returned by Submit after CloseSend or Close, and by Wait
 	// after Close.
 	ErrClosed = errors.New("client: session closed")

@@ -87,6 +87,8 @@ type Session struct {
 		pending map[string][]byte
 		done    bool  // CloseSend or Close was called
 		failed  error // the stream ended
+		// sharedLevel is the shared-data level of new batches; nil: none.
+		sharedLevel *uint32
 	}
 }
 
@@ -98,6 +100,7 @@ func (c *Client) start(id string, attrs Attributes, o SessionOptions) *Session {
 		s.results = make(chan Result, o.ResultBuffer)
 	}
 	s.mu.attrs = attrs
+	s.mu.sharedLevel = o.SharedDataLevel
 	s.mu.pending = make(map[string][]byte)
 	s.mu.acc = make([]*pb.Message, 0, o.MaxBatchSize)
 	go s.run(ctx)
@@ -129,6 +132,21 @@ func (s *Session) Update(ctx context.Context, fn func(*Attributes)) error {
 	s.mu.attrs = a
 	s.mu.Unlock()
 	return nil
+}
+
+// SetSharedDataLevel sets the shared-data level that batches built from
+// now on require (nil: none), typically after SharedData.Update published
+// a new level. Tasks submitted before the call but not yet sent go with
+// the new level too; to keep them on the old one, wait for their results
+// first.
+func (s *Session) SetSharedDataLevel(level *uint32) {
+	if level != nil {
+		v := *level
+		level = &v
+	}
+	s.mu.Lock()
+	s.mu.sharedLevel = level
+	s.mu.Unlock()
 }
 
 // Submit adds a task to the open batch (see the package doc for when it is
@@ -325,12 +343,13 @@ func (s *Session) messageLocked() *pb.Message {
 	return new(pb.Message)
 }
 
+// newBatch runs under s.mu.
 func (s *Session) newBatch(msgs []*pb.Message) *pb.Batch {
 	b := &pb.Batch{SessionId: s.id, Priority: s.opts.BatchPriority, Messages: msgs}
-	if s.opts.SharedDataLevel != nil {
+	if s.mu.sharedLevel != nil {
 		use := true
 		b.UseSharedData = &use
-		b.RequiredSharedDataUpdateLevel = s.opts.SharedDataLevel
+		b.RequiredSharedDataUpdateLevel = s.mu.sharedLevel
 	}
 	return b
 }

@@ -125,7 +125,8 @@ func WithHeartbeat(d time.Duration) Option {
 	}
 }
 
-// WithSharedData sets where batches that use shared data get it.
+// WithSharedData sets where batches that use shared data get it, typically
+// a NodeCache.
 func WithSharedData(src SharedDataSource) Option { return func(c *config) { c.shared = src } }
 
 // WithLogger logs registrations, bindings and reconnects (default: none).

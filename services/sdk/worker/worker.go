@@ -27,6 +27,11 @@
 // and requeued by the queue manager (which counts that delivery as an
 // attempt).
 //
+// Shared data. A batch that sets use_shared_data is handed to the
+// handlers with Task.SharedData from the SharedDataSource (WithSharedData),
+// normally a NodeCache, which fetches each (session, level) once from the
+// node cache and keeps it decoded.
+//
 // Failures. A handler's error becomes the task's Message.error, and a panic
 // in a handler is recovered into one; such tasks are dead-lettered by the
 // queue manager. Run returns an error only for problems that retrying will

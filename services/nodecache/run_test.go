@@ -1,0 +1,149 @@
+package nodecache
+
+import (
+	"context"
+	"flag"
+	"strings"
+	"testing"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+
+	pb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
+	"github.com/alpcrun/alpcrun/services/centralcache"
+	"github.com/alpcrun/alpcrun/services/internal/tlsconf/tlstest"
+)
+
+func env(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestLoadConfig(t *testing.T) {
+	_, err := LoadConfig(flag.NewFlagSet("nc", flag.ContinueOnError),
+		[]string{"--centralCacheAddr", "central-cache", "--maxPayload", "0"}, env(map[string]string{"ALPCRUNCH_CLEANUPINTERVAL": "0s"}))
+	if err == nil {
+		t.Fatal("bad config accepted")
+	}
+	for _, key := range []string{"centralCacheAddr", "maxPayload", "cleanupInterval"} {
+		if !strings.Contains(err.Error(), "config: "+key+":") {
+			t.Errorf("error does not name %s: %v", key, err)
+		}
+	}
+	cfg, err := LoadConfig(flag.NewFlagSet("nc", flag.ContinueOnError), nil, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != ":3337" || cfg.HTTPListen != ":3338" || cfg.CacheSize != 1e9 || cfg.CentralCacheAddr != "localhost:2337" || cfg.MaxPayload != 64<<20 {
+		t.Fatalf("defaults %+v", cfg)
+	}
+	cfg, err = LoadConfig(flag.NewFlagSet("nc", flag.ContinueOnError), []string{"--cacheSize", "2GiB"},
+		env(map[string]string{"METALCORE_CENTRAL_CACHE_ADDR": "central-cache:2337"}))
+	if err != nil || cfg.CentralCacheAddr != "central-cache:2337" || cfg.CacheSize != 2<<30 {
+		t.Fatalf("config %+v, %v", cfg, err)
+	}
+	cfg, err = LoadConfig(flag.NewFlagSet("nc", flag.ContinueOnError), nil,
+		env(map[string]string{"METALCORE_CENTRAL_CACHE_ADDR": "a:1", "ALPCRUNCH_CENTRALCACHEADDR": "b:2"}))
+	if err != nil || cfg.CentralCacheAddr != "b:2" {
+		t.Fatalf("ALPCRUNCH_ should win over the alias: %+v, %v", cfg, err)
+	}
+}
+
+// run starts a service's Run and returns its address; the service stops
+// when the test ends.
+func run(t *testing.T, start func(context.Context, chan<- string) error) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() { done <- start(ctx, ready) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	select {
+	case addr := <-ready:
+		return addr
+	case err := <-done:
+		t.Fatal(err)
+		return ""
+	}
+}
+
+// TestRunTLSAndKeys runs both caches as their mains do: the central cache
+// serves TLS and wants an API key, and the node cache, serving plaintext,
+// reaches it with caCert and the key from METALCORE_API_KEY.
+func TestRunTLSAndKeys(t *testing.T) {
+	files, err := tlstest.Generate(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("METALCORE_API_KEY", "sesame")
+	ccfg := centralcache.DefaultConfig()
+	ccfg.Listen, ccfg.HTTPListen = "127.0.0.1:0", ""
+	ccfg.TLS, ccfg.CertFile, ccfg.KeyFile = true, files.ServerCert, files.ServerKey
+	centralAddr := run(t, func(ctx context.Context, ready chan<- string) error { return centralcache.Run(ctx, ccfg, ready) })
+
+	ncfg := DefaultConfig()
+	ncfg.Listen, ncfg.HTTPListen = "127.0.0.1:0", ""
+	ncfg.CentralCacheAddr, ncfg.CACert = strings.Replace(centralAddr, "127.0.0.1", "localhost", 1), files.CACert
+	nodeAddr := run(t, func(ctx context.Context, ready chan<- string) error { return Run(ctx, ncfg, ready) })
+
+	cc, err := grpc.NewClient(nodeAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	c := pb.NewCacheClient(cc)
+	ctx := testCtx(t)
+	_, err = c.GetSharedData(ctx, &pb.SharedData{SessionId: "s"})
+	wantCode(t, err, codes.Unauthenticated)
+	kctx := metadata.AppendToOutgoingContext(ctx, "api_key", "sesame")
+	if _, err := c.SetSharedData(kctx, &pb.SharedData{SessionId: "s", Payload: []byte("v")}); err != nil {
+		t.Fatalf("Set through the node over TLS: %v", err)
+	}
+	if d, err := c.GetSharedData(kctx, &pb.SharedData{SessionId: "s", UpdateLevel: level(0)}); err != nil || string(d.Payload) != "v" {
+		t.Fatalf("Get through the node: %v, %v", d, err)
+	}
+}
+
+func TestMetricsNames(t *testing.T) {
+	p := startPair(t, Options{CacheSize: 1 << 20})
+	ctx := testCtx(t)
+	if _, err := p.central.SetSharedData(ctx, &pb.SharedData{SessionId: "s", Payload: []byte("12345")}); err != nil {
+		t.Fatal(err)
+	}
+	p.get(t, ctx, "s", 0)
+	p.get(t, ctx, "s", 0)
+	mfs, err := p.nodeReg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]float64{
+		`alpcrun_cache_requests_total{result="hit",tier="node"}`:  1,
+		`alpcrun_cache_requests_total{result="miss",tier="node"}`: 1,
+		`alpcrun_cache_bytes{tier="node"}`:                        5 + 1 + 64,
+		`alpcrun_cache_entries{tier="node"}`:                      1,
+	}
+	for _, mf := range mfs {
+		for _, m := range mf.Metric {
+			var labels []string
+			for _, l := range m.Label {
+				labels = append(labels, l.GetName()+`="`+l.GetValue()+`"`)
+			}
+			name := mf.GetName() + "{" + strings.Join(labels, ",") + "}"
+			if v, ok := want[name]; ok {
+				if got := m.GetCounter().GetValue() + m.GetGauge().GetValue(); got != v {
+					t.Errorf("%s = %v, want %v", name, got, v)
+				}
+				delete(want, name)
+			}
+		}
+	}
+	for name := range want {
+		t.Errorf("no series %s", name)
+	}
+}

@@ -1,0 +1,186 @@
+// Package nodecache serves the Cache service of alpcrun.proto as a node
+// cache: a pull-through cache of the central cache on every node, a thin
+// gRPC edge over core/cache.Node.
+//
+// GetSharedData with an update_level is answered from memory when the node
+// holds that (session, level), else fetched from the central cache, once
+// however many callers ask for it at the same time, and kept for the TTL
+// the central cache reported, within cacheSize bytes (least recently used
+// entries go first). Without an update_level it asks the central cache,
+// which alone knows the newest level. The central cache's errors are passed
+// on unchanged.
+//
+// Set, Update and Delete are checked (session id, payload size, ttl), then
+// forwarded to the central cache, and the session's entries on this node
+// are dropped. A node cache learns of writes only through itself: after a
+// write made elsewhere it serves the levels it holds until they expire, so
+// a client that changes the data gives it a new level, which is what
+// Update does by default.
+package nodecache
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+
+	"github.com/alpcrun/alpcrun/core/cache"
+	pb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
+	"github.com/alpcrun/alpcrun/services/centralcache"
+)
+
+// Options are the node cache's behaviour settings.
+type Options struct {
+	// CacheSize bounds the bytes kept; 0 keeps nothing.
+	CacheSize       int64
+	MaxPayload      int
+	CleanupInterval time.Duration
+	// Upstream is the central cache.
+	Upstream   pb.CacheClient
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	// Now is the clock; tests may replace it.
+	Now func() time.Time
+}
+
+// DefaultOptions are the defaults of SPEC §6, without an upstream.
+func DefaultOptions() Options {
+	return Options{
+		CacheSize:       cache.DefaultCapacity,
+		MaxPayload:      cache.DefaultMaxPayload,
+		CleanupInterval: cache.DefaultCleanupInterval,
+	}
+}
+
+// Server implements alpcrunpb.CacheServer.
+type Server struct {
+	pb.UnsafeCacheServer
+
+	opts    Options
+	up      pb.CacheClient
+	node    *cache.Node
+	metrics *centralcache.Metrics
+	stop    context.CancelFunc
+	stopped chan struct{}
+}
+
+// New builds a node cache over opts.Upstream and starts its cleanup loop;
+// Close stops it. Zero MaxPayload and CleanupInterval take the defaults; a
+// zero CacheSize keeps nothing.
+func New(opts Options) (*Server, error) {
+	if opts.Upstream == nil {
+		return nil, errors.New("nodecache: no upstream central cache")
+	}
+	def := DefaultOptions()
+	if opts.MaxPayload <= 0 {
+		opts.MaxPayload = def.MaxPayload
+	}
+	if opts.CleanupInterval <= 0 {
+		opts.CleanupInterval = def.CleanupInterval
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &Server{opts: opts, up: opts.Upstream, stopped: make(chan struct{})}
+	s.node = cache.NewNode(cache.NodeConfig{Capacity: opts.CacheSize, Fetch: s.fetch, Now: opts.Now})
+	s.metrics = centralcache.NewMetrics("node", s.node.Stats, opts.Registerer)
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stop = cancel
+	t := time.NewTicker(opts.CleanupInterval)
+	go func() {
+		defer close(s.stopped)
+		defer t.Stop()
+		s.node.Cleanup(ctx, t.C, func(n int) { opts.Logger.Debug("removed expired shared data", "entries", n) })
+	}()
+	return s, nil
+}
+
+// Register adds the Cache service to g.
+func (s *Server) Register(g *grpc.Server) { pb.RegisterCacheServer(g, s) }
+
+// ServerOptions raise gRPC's message limits to carry MaxPayload.
+func (s *Server) ServerOptions() []grpc.ServerOption {
+	return centralcache.ServerOptions(s.opts.MaxPayload)
+}
+
+// Close stops the cleanup loop.
+func (s *Server) Close() {
+	s.stop()
+	<-s.stopped
+}
+
+// Node is the server's store, for tests and embedding.
+func (s *Server) Node() *cache.Node { return s.node }
+
+// fetch is the Node's upstream: a Get at the central cache.
+func (s *Server) fetch(ctx context.Context, key cache.Key) (cache.Entry, error) {
+	req := &pb.SharedData{SessionId: key.Session}
+	if !key.Newest {
+		level := key.Level
+		req.UpdateLevel = &level
+	}
+	resp, err := s.up.GetSharedData(ctx, req)
+	if err != nil {
+		return cache.Entry{}, err
+	}
+	// A missing or invalid ttl is zero: the entry is served, not kept.
+	return cache.Entry{Level: resp.GetUpdateLevel(), Payload: resp.GetPayload(), Expires: s.opts.Now().Add(resp.GetTtl().AsDuration())}, nil
+}
+
+// GetSharedData implements alpcrunpb.CacheServer: a hit when answered from
+// this node's memory, a miss otherwise.
+func (s *Server) GetSharedData(ctx context.Context, req *pb.SharedData) (*pb.SharedData, error) {
+	key := cache.Key{Session: req.GetSessionId(), Newest: req.UpdateLevel == nil, Level: req.GetUpdateLevel()}
+	if err := cache.ValidSession(key.Session); err != nil {
+		s.metrics.Miss.Inc()
+		return nil, centralcache.ToStatus(err)
+	}
+	e, hit, err := s.node.Get(ctx, key)
+	if hit {
+		s.metrics.Hit.Inc()
+	} else {
+		s.metrics.Miss.Inc()
+	}
+	if err != nil {
+		return nil, centralcache.ToStatus(err)
+	}
+	return centralcache.Response(key.Session, e, s.opts.Now()), nil
+}
+
+// SetSharedData implements alpcrunpb.CacheServer by forwarding.
+func (s *Server) SetSharedData(ctx context.Context, req *pb.SharedData) (*pb.Status, error) {
+	return s.write(ctx, req, s.up.SetSharedData)
+}
+
+// UpdateSharedData implements alpcrunpb.CacheServer by forwarding.
+func (s *Server) UpdateSharedData(ctx context.Context, req *pb.SharedData) (*pb.Status, error) {
+	return s.write(ctx, req, s.up.UpdateSharedData)
+}
+
+// DeleteSharedData implements alpcrunpb.CacheServer by forwarding.
+func (s *Server) DeleteSharedData(ctx context.Context, req *pb.SharedData) (*pb.Status, error) {
+	if err := cache.ValidSession(req.GetSessionId()); err != nil {
+		return nil, centralcache.ToStatus(err)
+	}
+	defer s.node.Forget(req.GetSessionId())
+	return s.up.DeleteSharedData(ctx, req)
+}
+
+func (s *Server) write(ctx context.Context, req *pb.SharedData, forward func(context.Context, *pb.SharedData, ...grpc.CallOption) (*pb.Status, error)) (*pb.Status, error) {
+	w, err := centralcache.WriteOf(req)
+	if err == nil {
+		err = w.Validate(s.opts.MaxPayload)
+	}
+	if err != nil {
+		return nil, centralcache.ToStatus(err)
+	}
+	// Whatever the answer, the write may have been applied.
+	defer s.node.Forget(w.Session)
+	return forward(ctx, req)
+}

@@ -1,0 +1,135 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"os"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	pb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
+)
+
+// Where the central cache is found when no address is given (SPEC §8).
+const (
+	EnvCentralCacheAddr     = "METALCORE_CENTRAL_CACHE_ADDR"
+	DefaultCentralCacheAddr = "localhost:2337"
+)
+
+// ErrLevelMismatch is returned when shared data is not at the update level
+// asked for, or an update's level is not above the stored one
+// (FAILED_PRECONDITION from a cache).
+var ErrLevelMismatch = errors.New("client: shared data level mismatch")
+
+// SharedData is a connection to a Cache service, for the data every task of
+// a session reads (SPEC §6): the central cache, or a node cache, which
+// forwards writes to it. It is safe for concurrent use.
+//
+// A session's shared data has an update level. Tasks name the level they
+// need (SessionOptions.SharedDataLevel, Session.SetSharedDataLevel), and
+// workers read it through their node cache, which keeps each level it has
+// fetched until its TTL passes. So new content needs a new level: Update
+// gives it one.
+type SharedData struct {
+	conn *grpc.ClientConn
+	api  pb.CacheClient
+}
+
+// DialSharedData connects to the cache at addr (empty: the address in
+// $METALCORE_CENTRAL_CACHE_ADDR, else DefaultCentralCacheAddr) and waits
+// until the connection is ready or ctx ends. The options are Dial's.
+// Payloads up to 64 MiB, the caches' default maxPayload, fit gRPC's message
+// limits; for larger ones add grpc.MaxCallSendMsgSize and
+// grpc.MaxCallRecvMsgSize with WithDialOptions and grpc.WithDefaultCallOptions.
+func DialSharedData(ctx context.Context, addr string, opts ...Option) (*SharedData, error) {
+	if addr == "" {
+		addr = envOr(EnvCentralCacheAddr, DefaultCentralCacheAddr)
+	}
+	conn, err := dialReady(ctx, addr, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &SharedData{conn: conn, api: pb.NewCacheClient(conn)}, nil
+}
+
+// Close closes the connection.
+func (c *SharedData) Close() error { return c.conn.Close() }
+
+func ttlOf(ttl time.Duration) *durationpb.Duration {
+	if ttl == 0 {
+		return nil // the cache's maxTTL
+	}
+	return durationpb.New(ttl)
+}
+
+// Set creates the session's shared data at level, to live for ttl (0: the
+// cache's maxTTL; longer is capped at it). The payload must not be
+// modified until Set returns. ErrAlreadyExists if the session has some.
+func (c *SharedData) Set(ctx context.Context, sessionID string, level uint32, payload []byte, ttl time.Duration) error {
+	_, err := c.api.SetSharedData(ctx, &pb.SharedData{SessionId: sessionID, UpdateLevel: &level, Payload: payload, Ttl: ttlOf(ttl)})
+	return mapCacheErr(err)
+}
+
+// Update replaces the session's shared data with payload at the next level
+// (the stored one + 1), which it returns, and restarts its TTL.
+// ErrNotFound if the session has none.
+func (c *SharedData) Update(ctx context.Context, sessionID string, payload []byte, ttl time.Duration) (uint32, error) {
+	st, err := c.api.UpdateSharedData(ctx, &pb.SharedData{SessionId: sessionID, Payload: payload, Ttl: ttlOf(ttl)})
+	if err != nil {
+		return 0, mapCacheErr(err)
+	}
+	return st.GetUpdateLevel(), nil
+}
+
+// UpdateTo is Update to a chosen level, which must be above the stored one
+// (ErrLevelMismatch otherwise).
+func (c *SharedData) UpdateTo(ctx context.Context, sessionID string, level uint32, payload []byte, ttl time.Duration) error {
+	_, err := c.api.UpdateSharedData(ctx, &pb.SharedData{SessionId: sessionID, UpdateLevel: &level, Payload: payload, Ttl: ttlOf(ttl)})
+	return mapCacheErr(err)
+}
+
+// Get returns the session's shared data at level: ErrNotFound if it has
+// none (or it expired), ErrLevelMismatch if it is at another level.
+func (c *SharedData) Get(ctx context.Context, sessionID string, level uint32) ([]byte, error) {
+	d, err := c.api.GetSharedData(ctx, &pb.SharedData{SessionId: sessionID, UpdateLevel: &level})
+	if err != nil {
+		return nil, mapCacheErr(err)
+	}
+	return d.GetPayload(), nil
+}
+
+// Newest returns the session's shared data at its current level, and the
+// level.
+func (c *SharedData) Newest(ctx context.Context, sessionID string) ([]byte, uint32, error) {
+	d, err := c.api.GetSharedData(ctx, &pb.SharedData{SessionId: sessionID})
+	if err != nil {
+		return nil, 0, mapCacheErr(err)
+	}
+	return d.GetPayload(), d.GetUpdateLevel(), nil
+}
+
+// Delete removes the session's shared data; ErrNotFound if it has none.
+func (c *SharedData) Delete(ctx context.Context, sessionID string) error {
+	_, err := c.api.DeleteSharedData(ctx, &pb.SharedData{SessionId: sessionID})
+	return mapCacheErr(err)
+}
+
+// mapCacheErr is mapErr with the caches' FAILED_PRECONDITION, which only
+// they use for a level mismatch.
+func mapCacheErr(err error) error {
+	if st, ok := status.FromError(err); ok && st.Code() == codes.FailedPrecondition {
+		return &statusError{sentinel: ErrLevelMismatch, st: st}
+	}
+	return mapErr(err)
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
