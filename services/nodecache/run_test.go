@@ -13,7 +13,7 @@ import (
 
 	pb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
 	"github.com/alpcrun/alpcrun/services/centralcache"
-	"github.com/alpcrun/alpcrun/services/internal/tlsconf/tlstest"
+	"github.com/alpcrun/alpcrun/services/tlstest"
 )
 
 func env(m map[string]string) func(string) (string, bool) {

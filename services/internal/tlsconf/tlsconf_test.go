@@ -13,7 +13,7 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
-	"github.com/alpcrun/alpcrun/services/internal/tlsconf/tlstest"
+	"github.com/alpcrun/alpcrun/services/tlstest"
 )
 
 // serve starts a health server with s on 127.0.0.1 and returns its address.

@@ -1,6 +1,7 @@
-// Package tlstest writes throwaway TLS material for tests: a CA, a server
-// certificate for localhost, 127.0.0.1 and ::1, and a client certificate,
-// all generated with crypto/x509.
+// Package tlstest writes TLS material generated with crypto/x509: a CA, a
+// server certificate and a client certificate. Generate makes throwaway
+// material for tests (localhost only, valid a day); GenerateFor makes it for
+// a test cluster's host names (make certs, the compose cluster).
 package tlstest
 
 import (
@@ -31,6 +32,25 @@ type Files struct {
 // dir, valid from an hour ago for a day. Each call makes a distinct CA, so
 // two calls give material that does not trust each other.
 func Generate(dir string) (Files, error) {
+	return generate(dir, []string{"localhost", "127.0.0.1", "::1"}, 24*time.Hour)
+}
+
+// GenerateFor is Generate for a server certificate that covers hosts (DNS
+// names, wildcards or IP addresses), valid for a year.
+func GenerateFor(dir string, hosts []string) (Files, error) {
+	return generate(dir, hosts, 365*24*time.Hour)
+}
+
+func generate(dir string, hosts []string, validFor time.Duration) (Files, error) {
+	var dnsNames []string
+	var ips []net.IP
+	for _, h := range hosts {
+		if ip := net.ParseIP(h); ip != nil {
+			ips = append(ips, ip)
+		} else {
+			dnsNames = append(dnsNames, h)
+		}
+	}
 	f := Files{
 		CACert:     filepath.Join(dir, "ca.pem"),
 		ServerCert: filepath.Join(dir, "server.pem"),
@@ -46,7 +66,7 @@ func Generate(dir string) (Files, error) {
 	caTmpl := &x509.Certificate{
 		Subject:               pkix.Name{CommonName: "alpcrun test CA"},
 		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(24 * time.Hour),
+		NotAfter:              now.Add(validFor),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
 		BasicConstraintsValid: true,
 		IsCA:                  true,
@@ -68,9 +88,9 @@ func Generate(dir string) (Files, error) {
 		certPath, key string
 	}{
 		{&x509.Certificate{
-			Subject:     pkix.Name{CommonName: "localhost"},
-			DNSNames:    []string{"localhost"},
-			IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+			Subject:     pkix.Name{CommonName: hosts[0]},
+			DNSNames:    dnsNames,
+			IPAddresses: ips,
 			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		}, f.ServerCert, f.ServerKey},
 		{&x509.Certificate{
