@@ -88,6 +88,9 @@ func (s *Server) ClientStream(stream grpc.BidiStreamingServer[pb.Batch, pb.Batch
 		}
 		first = b
 	}
+	if err := s.checkClient(ctx, sess); err != nil {
+		return err
+	}
 	detach := sess.Attach(s.now())
 	defer func() {
 		if detach(s.now()) {

@@ -1,6 +1,8 @@
 package queuemanager
 
 import (
+	"context"
+	"io"
 	"strings"
 	"testing"
 
@@ -137,4 +139,39 @@ func TestWorkerStreamCodes(t *testing.T) {
 	wantCode(t, open(metadata.Pairs("workerid", "ghost", "sessionid", s.Id)), codes.NotFound)
 	wantCode(t, open(metadata.Pairs("workerid", w.id, "sessionid", "nope")), codes.NotFound)
 	wantCode(t, open(metadata.Pairs("workerid", w.id, "sessionid", s.Id)), codes.FailedPrecondition)
+}
+
+func TestRequireClientID(t *testing.T) {
+	ts := startServer(t, Options{RequireClientID: true})
+	ctx := testCtx(t)
+	s := ts.createSession(t, ctx, &pb.SessionAttributes{ClientId: "alice"})
+	as := func(id string) context.Context {
+		return metadata.NewOutgoingContext(ctx, metadata.Pairs("clientid", id, "sessionid", s.Id))
+	}
+	for _, who := range []string{"mallory", ""} {
+		cs, err := ts.q.ClientStream(as(who))
+		if err == nil {
+			_, err = cs.Recv()
+		}
+		wantCode(t, err, codes.PermissionDenied)
+		dl, err := ts.q.ClientStreamDeadLetters(as(who), &pb.Session{Id: s.Id})
+		if err == nil {
+			_, err = dl.Recv()
+		}
+		wantCode(t, err, codes.PermissionDenied)
+		_, err = ts.q.UpdateSession(as(who), &pb.Session{Id: s.Id, Attributes: &pb.SessionAttributes{Priority: 3}})
+		wantCode(t, err, codes.PermissionDenied)
+		_, err = ts.q.CloseSession(as(who), &pb.Session{Id: s.Id})
+		wantCode(t, err, codes.PermissionDenied)
+	}
+	dl, err := ts.q.ClientStreamDeadLetters(as("alice"), &pb.Session{Id: s.Id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dl.Recv(); err != io.EOF {
+		t.Fatalf("owner's dead-letter read: %v", err)
+	}
+	if _, err := ts.q.CloseSession(as("alice"), &pb.Session{Id: s.Id}); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -22,6 +22,7 @@ type Config struct {
 	WorkerTimeout     time.Duration   `yaml:"workerTimeout" usage:"a worker silent this long is gone and its batches are requeued"`
 	SessionExpiry     time.Duration   `yaml:"sessionExpiry" usage:"sessions without client activity this long are closed"`
 	MaxBatchBytes     config.ByteSize `yaml:"maxBatchBytes" usage:"largest accepted task batch (e.g. 64MiB)"`
+	RequireClientID   bool            `yaml:"requireClientID" usage:"serve a session only to calls with its client_id in metadata clientid"`
 }
 
 // DefaultConfig returns the defaults of SPEC §1 and §8.
@@ -77,5 +78,6 @@ func (c *Config) Options() Options {
 		WorkerTimeout:     c.WorkerTimeout,
 		SessionExpiry:     c.SessionExpiry,
 		MaxBatchBytes:     int(c.MaxBatchBytes),
+		RequireClientID:   c.RequireClientID,
 	}
 }

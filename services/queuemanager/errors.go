@@ -25,6 +25,7 @@ var errCodes = []struct {
 	{errInvalidMetadata, codes.InvalidArgument},
 	{errUnknownWorker, codes.NotFound},
 	{errNotBound, codes.FailedPrecondition},
+	{errNotYourSession, codes.PermissionDenied},
 	{context.Canceled, codes.Canceled},
 	{context.DeadlineExceeded, codes.DeadlineExceeded},
 }
@@ -34,6 +35,7 @@ var (
 	errInvalidMetadata = errors.New("queuemanager: invalid metadata")
 	errUnknownWorker   = errors.New("queuemanager: unknown worker")
 	errNotBound        = errors.New("queuemanager: worker not bound to session")
+	errNotYourSession  = errors.New("queuemanager: session belongs to another client")
 )
 
 // toStatus converts a core error to a gRPC status error.

@@ -28,6 +28,9 @@ type Options struct {
 	WorkerTimeout     time.Duration
 	SessionExpiry     time.Duration
 	MaxBatchBytes     int
+	// RequireClientID serves a session's streams and changes only to calls
+	// that carry its client_id in metadata "clientid".
+	RequireClientID bool
 	Logger            *slog.Logger
 	Registerer        prometheus.Registerer
 	// Now is the clock; tests may replace it.

@@ -2,6 +2,7 @@ package queuemanager
 
 import (
 	"context"
+	"crypto/subtle"
 	"fmt"
 	"time"
 
@@ -72,6 +73,28 @@ func toProto(s *session.Session) *pb.Session {
 	return &pb.Session{Id: s.ID, App: &pb.App{Id: s.AppID}, Attributes: pa}
 }
 
+// checkClient enforces requireClientID: the call must carry the session's
+// client_id in metadata "clientid" (compared in constant time).
+func (s *Server) checkClient(ctx context.Context, sess *session.Session) error {
+	if !s.opts.RequireClientID {
+		return nil
+	}
+	want := sess.Attributes().ClientID
+	if subtle.ConstantTimeCompare([]byte(mdValue(ctx, "clientid")), []byte(want)) != 1 {
+		return toStatus(fmt.Errorf("%w: %q", errNotYourSession, sess.ID))
+	}
+	return nil
+}
+
+// owned returns the session if the caller may act on it.
+func (s *Server) owned(ctx context.Context, id string) (*session.Session, error) {
+	sess, err := s.sessions.Get(id)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return sess, s.checkClient(ctx, sess)
+}
+
 // CreateSession opens a session with defaults filled in.
 func (s *Server) CreateSession(_ context.Context, in *pb.Session) (*pb.Session, error) {
 	attrs, err := fromProto(in.GetAttributes())
@@ -88,9 +111,12 @@ func (s *Server) CreateSession(_ context.Context, in *pb.Session) (*pb.Session, 
 
 // UpdateSession changes the attributes that are set: min/max workers by
 // presence, the other scalars when non-zero.
-func (s *Server) UpdateSession(_ context.Context, in *pb.Session) (*pb.Status, error) {
+func (s *Server) UpdateSession(ctx context.Context, in *pb.Session) (*pb.Status, error) {
 	if in.GetId() == "" {
 		return nil, toStatus(fmt.Errorf("%w: session id is required", session.ErrInvalid))
+	}
+	if _, err := s.owned(ctx, in.GetId()); err != nil {
+		return nil, err
 	}
 	upd, err := fromProto(in.GetAttributes())
 	if err != nil {
@@ -144,9 +170,12 @@ func (s *Server) UpdateSession(_ context.Context, in *pb.Session) (*pb.Status, e
 }
 
 // CloseSession unbinds the workers and discards everything queued.
-func (s *Server) CloseSession(_ context.Context, in *pb.Session) (*pb.Status, error) {
+func (s *Server) CloseSession(ctx context.Context, in *pb.Session) (*pb.Status, error) {
 	if in.GetId() == "" {
 		return nil, toStatus(fmt.Errorf("%w: session id is required", session.ErrInvalid))
+	}
+	if _, err := s.owned(ctx, in.GetId()); err != nil {
+		return nil, err
 	}
 	d, err := s.sessions.Close(in.GetId())
 	if err != nil {
@@ -158,14 +187,17 @@ func (s *Server) CloseSession(_ context.Context, in *pb.Session) (*pb.Status, er
 
 // ClientStreamDeadLetters streams and removes the session's dead letters.
 func (s *Server) ClientStreamDeadLetters(in *pb.Session, stream grpc.ServerStreamingServer[pb.Batch]) error {
-	sess, err := s.sessions.Get(in.GetId())
+	sess, err := s.owned(stream.Context(), in.GetId())
 	if err != nil {
-		return toStatus(err)
+		return err
 	}
-	for _, t := range sess.TakeDead() {
+	dead := sess.TakeDead()
+	for i, t := range dead {
 		if err := stream.Send(deadBatch(sess.ID, t)); err != nil {
 			// The client went away: keep what it did not get.
-			_ = sess.PushDead(context.Background(), t)
+			for _, t := range dead[i:] {
+				_ = sess.PushDead(context.Background(), t)
+			}
 			return err
 		}
 	}

@@ -125,7 +125,7 @@ func (s *Session) Attributes() Attributes {
 func (s *Session) Update(ctx context.Context, fn func(*Attributes)) error {
 	a := s.Attributes()
 	fn(&a)
-	if _, err := s.c.api.UpdateSession(ctx, &pb.Session{Id: s.id, Attributes: a.proto()}); err != nil {
+	if _, err := s.c.api.UpdateSession(s.withClientID(ctx), &pb.Session{Id: s.id, Attributes: a.proto()}); err != nil {
 		return mapErr(err)
 	}
 	s.mu.Lock()
@@ -265,7 +265,7 @@ func (s *Session) Pending() int {
 
 // DeadLetters reads and removes the session's dead letters queued now.
 func (s *Session) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
-	stream, err := s.c.api.ClientStreamDeadLetters(ctx, &pb.Session{Id: s.id})
+	stream, err := s.c.api.ClientStreamDeadLetters(s.withClientID(ctx), &pb.Session{Id: s.id})
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -300,7 +300,7 @@ func (s *Session) Close(ctx context.Context) error {
 	s.mu.Unlock()
 	s.cancel()
 	<-s.finished
-	_, err := s.c.api.CloseSession(ctx, &pb.Session{Id: s.id})
+	_, err := s.c.api.CloseSession(s.withClientID(ctx), &pb.Session{Id: s.id})
 	return mapErr(err)
 }
 
@@ -479,11 +479,20 @@ func (s *Session) loop(ctx context.Context) error {
 	}
 }
 
+// withClientID adds metadata "clientid": a queue manager running with
+// requireClientID serves a session only to its client.
+func (s *Session) withClientID(ctx context.Context) context.Context {
+	if id := s.Attributes().ClientID; id != "" {
+		return metadata.AppendToOutgoingContext(ctx, "clientid", id)
+	}
+	return ctx
+}
+
 // stream runs one ClientStream: a sender goroutine sends batches while this
 // goroutine receives results. It returns nil when the stream ended cleanly
 // after CloseSend; healthy reports whether any result arrived.
 func (s *Session) stream(ctx context.Context, carry **pb.Batch) (healthy bool, err error) {
-	sctx, cancel := context.WithCancel(metadata.AppendToOutgoingContext(ctx, "sessionid", s.id))
+	sctx, cancel := context.WithCancel(metadata.AppendToOutgoingContext(s.withClientID(ctx), "sessionid", s.id))
 	defer cancel()
 	stream, err := s.c.api.ClientStream(sctx)
 	if err != nil {
