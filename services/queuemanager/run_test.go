@@ -4,6 +4,8 @@ import (
 	"context"
 	"flag"
 	"io"
+	"net"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -43,11 +45,23 @@ func TestLoadConfigNamesEveryBadKey(t *testing.T) {
 	}
 }
 
-// TestRunAuth serves a queue manager as the main does, with an API key.
+// freeAddr returns a loopback address that was free a moment ago (the
+// admin server does not report the port it bound).
+func freeAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// TestRunAuth serves a queue manager as the main does, with an API key, and
+// scrapes its HTTP side.
 func TestRunAuth(t *testing.T) {
 	t.Setenv("METALCORE_API_KEY", "sesame")
 	cfg := DefaultConfig()
-	cfg.Listen, cfg.HTTPListen = "127.0.0.1:0", ""
+	cfg.Listen, cfg.HTTPListen = "127.0.0.1:0", freeAddr(t)
 	ctx, cancel := context.WithCancel(testCtx(t))
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
@@ -86,6 +100,26 @@ func TestRunAuth(t *testing.T) {
 	h, err := healthpb.NewHealthClient(cc).Check(ctx, &healthpb.HealthCheckRequest{})
 	if err != nil || h.Status != healthpb.HealthCheckResponse_SERVING {
 		t.Fatalf("health without a key: %v %v", h, err)
+	}
+	for path, want := range map[string][]string{
+		"/healthz": nil,
+		"/readyz":  nil,
+		"/metrics": {"alpcrun_queue_depth{", "alpcrun_sessions ", "alpcrun_workers{state=", "alpcrun_task_latency_seconds_bucket", "go_goroutines"},
+	} {
+		resp, err := http.Get("http://" + cfg.HTTPListen + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: %s", path, resp.Status)
+		}
+		for _, w := range want {
+			if !strings.Contains(string(body), w) {
+				t.Errorf("%s lacks %q", path, w)
+			}
+		}
 	}
 }
 
