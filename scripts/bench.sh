@@ -29,10 +29,11 @@ BENCHSTAT=golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
 # end summary, as benchstat prints it | default -benchtime. A suite whose
 # package or benchmark does not exist yet is skipped.
 SUITES=(
-  "queue|./core/queue|BenchmarkQueue|/impl|sec/op|"
+  "queue|./core/queue|BenchmarkQueue|/impl|sec/op|300ms"
   "idle|./core/queue|BenchmarkIdle|/impl|cpu%|200x"
-  "scheduler|./core/scheduler|BenchmarkSchedule|/policy|sec/op|"
+  "scheduler|./core/scheduler|BenchmarkSchedule|/policy|sec/op|300ms"
   "e2e|./bench|BenchmarkE2E|/impl|tasks/s|"
+  "cache|./bench|BenchmarkCache|/kind|p50-ns|"
 )
 # Plots: suite | file | title | cmd/benchplot flags.
 PLOTS=(
@@ -43,6 +44,7 @@ PLOTS=(
   "e2e|e2e-tasks.png|End to end under load: tasks/s by workers|-metric tasks/s -x workers -series impl -panel batch,payload -filter inflight!=1"
   "e2e|e2e-p99.png|End to end under load: p99 task latency (ns) by workers|-metric p99-ns -x workers -series impl -panel batch,payload -filter inflight!=1 -logy"
   "e2e|e2e-idle-latency.png|End to end, one batch in flight: p50 task latency (ns)|-kind bar -metric p50-ns -x impl -filter inflight=1"
+  "cache|cache-p50.png|Shared data: p50 latency (ns) of a Get by payload size|-metric p50-ns -x size -series kind -logy"
 )
 
 die() {

@@ -19,7 +19,7 @@ import (
 
 	"github.com/alpcrun/alpcrun/core/cache"
 	pb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
-	"github.com/alpcrun/alpcrun/services/internal/grpctune"
+	"github.com/alpcrun/alpcrun/services/grpctune"
 )
 
 // Options are the central cache's behaviour settings (the service config
@@ -192,7 +192,7 @@ func CallOptions(maxPayload int) []grpc.CallOption {
 }
 
 // TunedServerOptions are the transport of every ALPCRUN.CH server
-// (services/internal/grpctune) followed by ServerOptions(maxPayload): what
+// (services/grpctune) followed by ServerOptions(maxPayload): what
 // a cache server runs with, for code outside services/, such as the
 // benchmarks, that serves a cache or a baseline next to one.
 func TunedServerOptions(maxPayload int) []grpc.ServerOption {

@@ -15,7 +15,7 @@ import (
 
 	pb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
 	"github.com/alpcrun/alpcrun/services/centralcache"
-	"github.com/alpcrun/alpcrun/services/internal/grpctune"
+	"github.com/alpcrun/alpcrun/services/grpctune"
 )
 
 type fakeClock struct {

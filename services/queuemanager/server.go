@@ -31,8 +31,8 @@ type Options struct {
 	// RequireClientID serves a session's streams and changes only to calls
 	// that carry its client_id in metadata "clientid".
 	RequireClientID bool
-	Logger            *slog.Logger
-	Registerer        prometheus.Registerer
+	Logger          *slog.Logger
+	Registerer      prometheus.Registerer
 	// Now is the clock; tests may replace it.
 	Now func() time.Time
 }

@@ -15,8 +15,8 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	pb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
+	"github.com/alpcrun/alpcrun/services/grpctune"
 	"github.com/alpcrun/alpcrun/services/internal/auth"
-	"github.com/alpcrun/alpcrun/services/internal/grpctune"
 	"github.com/alpcrun/alpcrun/services/internal/tlsconf"
 )
 

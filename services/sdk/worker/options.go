@@ -12,8 +12,8 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/alpcrun/alpcrun/services/grpctune"
 	"github.com/alpcrun/alpcrun/services/internal/auth"
-	"github.com/alpcrun/alpcrun/services/internal/grpctune"
 	"github.com/alpcrun/alpcrun/services/internal/tlsconf"
 )
 

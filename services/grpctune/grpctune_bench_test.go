@@ -8,7 +8,7 @@ import (
 	"google.golang.org/grpc/mem"
 
 	"github.com/alpcrun/alpcrun/bench"
-	"github.com/alpcrun/alpcrun/services/internal/grpctune"
+	"github.com/alpcrun/alpcrun/services/grpctune"
 )
 
 func transport(s grpctune.Settings) bench.Transport {
@@ -25,7 +25,7 @@ func tunedWith(f func(*grpctune.Settings)) bench.Transport {
 // BenchmarkSettings runs the bench relay with Tuned, with gRPC's defaults,
 // and with Tuned less one setting at a time; doc.go's table comes from it:
 //
-//	go test -c -o /tmp/grpctune.test ./services/internal/grpctune
+//	go test -c -o /tmp/grpctune.test ./services/grpctune
 //	for i in $(seq 10); do /tmp/grpctune.test -test.run '^$' -test.bench BenchmarkSettings -test.count 1; done > settings.txt
 //	go run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da -col /set settings.txt
 //
@@ -39,8 +39,9 @@ func BenchmarkSettings(b *testing.B) {
 	}{
 		{"tuned", tuned},
 		{"defaults", transport(grpctune.Settings{})},
+		{"stdcodec", tunedWith(func(s *grpctune.Settings) { s.Codec = false })},
 		{"bdp", tunedWith(func(s *grpctune.Settings) { s.StreamWindow, s.ConnWindow = 0, 0 })},
-		{"win64k", tunedWith(func(s *grpctune.Settings) { s.StreamWindow, s.ConnWindow = 64 << 10, 64 << 10 })},
+		{"win64k", tunedWith(func(s *grpctune.Settings) { s.StreamWindow, s.ConnWindow = 64<<10, 64<<10 })},
 		{"win4m", tunedWith(func(s *grpctune.Settings) { s.StreamWindow = 4 << 20 })},
 		{"rbuf32k", tunedWith(func(s *grpctune.Settings) { s.ReadBuffer = 0 })},
 		{"rbuf256k", tunedWith(func(s *grpctune.Settings) { s.ReadBuffer = 256 << 10 })},

@@ -1,0 +1,45 @@
+// Package bench holds the end-to-end benchmarks: client → system →
+// workers → client in one process over loopback TCP, for the queue manager
+// with each queue kind and for a raw gRPC relay, the limit they are read
+// against (SPEC §11).
+//
+//	go test -run '^$' -bench 'BenchmarkE2E' -count 10 ./bench
+//
+// # Pieces
+//
+//   - Relay serves Queue.ClientStream and Queue.WorkerStream with the
+//     queue manager's messages and hops, but hands each task batch straight
+//     to the next worker stream (round robin) and each result batch straight
+//     back: what is left is the cost of gRPC and protobuf.
+//   - Echo is the worker every system uses, so that only the middle
+//     differs: it sends each task batch back as its result batch.
+//   - Run is the client: a closed loop that keeps Shape.Inflight batches
+//     unanswered, task i having message id strconv.Itoa(i). Send times stay
+//     on the driver side, one per batch; a task's latency runs from its
+//     batch's Send to the arrival of its result, in whatever batch that
+//     comes back. It counts every task's result once, and counts duplicates
+//     apart.
+//   - Bench wraps one system and one Shape as a benchmark: b.N tasks, setup
+//     outside the timer, and after it stops, Result.Verify (every task back
+//     exactly once: count, duplicates, sum of ids) or b.Fatal.
+//
+// A system is a Starter: it builds the system for a Shape, waits until all
+// its workers are attached, returns the client's ClientStream, and
+// registers its teardown with tb.Cleanup. BenchmarkE2E runs every entry of
+// its impls table, so a queue-manager system is one more entry.
+//
+// # Metrics
+//
+// ns/op is clock time per task; tasks/s is its inverse; p50-ns and p99-ns
+// are task latencies from an HDR histogram (core/stats); cpu-ns/op is the
+// process's CPU time per task (user + system, every goroutine), and B/op
+// and allocs/op also count the whole process: client, system and workers.
+// On a shared machine cpu-ns/op varies least, since other processes slow
+// the clock but barely change the work per task. Read systems as ratios to
+// impl=relay measured in the same run.
+//
+// With a window of Inflight batches, a saturated system's latency is
+// mostly the window's queueing (Little's law: tasks in flight over
+// tasks/s), so latencies are compared at equal windows; the inflight=1
+// shape is the idle round trip.
+package bench

@@ -1,0 +1,125 @@
+package bench
+
+import (
+	"context"
+	"net"
+	"strconv"
+	"sync"
+	"testing"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+
+	alpcrunpb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
+)
+
+// System is a running end-to-end setup, ready for Run: every worker is
+// attached, and Stream is the client's ClientStream.
+type System struct {
+	Stream Stream
+	// SessionID goes on every task batch; empty for the relay.
+	SessionID string
+}
+
+// Starter builds a system of shape s whose streams live as long as ctx, and
+// registers its teardown with tb.Cleanup. It fails tb when it cannot start.
+type Starter func(ctx context.Context, tb testing.TB, s Shape) System
+
+// Transport is the gRPC options of every process in a system: Server for
+// grpc.NewServer, Dial for grpc.NewClient (credentials are added by Dial).
+type Transport struct {
+	Server []grpc.ServerOption
+	Dial   []grpc.DialOption
+}
+
+// StartRelay returns a Starter for a Relay whose server and clients all use
+// tr: the relay server on 127.0.0.1, s.Workers Echo workers and the client,
+// each on its own TCP connection.
+func StartRelay(tr Transport) Starter {
+	return func(ctx context.Context, tb testing.TB, s Shape) System {
+		tb.Helper()
+		relay := NewRelay()
+		srv := grpc.NewServer(tr.Server...)
+		alpcrunpb.RegisterQueueServer(srv, relay)
+		addr := Serve(tb, srv)
+		ctx, cancel := context.WithCancel(ctx)
+		tb.Cleanup(cancel)
+		StartWorkers(ctx, tb, addr, tr.Dial, s.Workers, "")
+		if err := relay.WaitWorkers(ctx, s.Workers); err != nil {
+			tb.Fatalf("bench: waiting for %d relay workers: %v", s.Workers, err)
+		}
+		st, err := alpcrunpb.NewQueueClient(Dial(tb, addr, tr.Dial)).ClientStream(ctx)
+		if err != nil {
+			tb.Fatalf("bench: relay client stream: %v", err)
+		}
+		return System{Stream: st}
+	}
+}
+
+// Serve serves srv on a fresh 127.0.0.1 port until tb's cleanup and
+// returns the address.
+func Serve(tb testing.TB, srv *grpc.Server) string {
+	tb.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatalf("bench: listen: %v", err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.Serve(lis)
+	}()
+	tb.Cleanup(func() {
+		srv.Stop()
+		<-done
+	})
+	return lis.Addr().String()
+}
+
+// Dial opens a plaintext connection to addr, closed at tb's cleanup.
+func Dial(tb testing.TB, addr string, opts []grpc.DialOption) *grpc.ClientConn {
+	tb.Helper()
+	conn, err := grpc.NewClient(addr, append([]grpc.DialOption{
+		grpc.WithTransportCredentials(insecure.NewCredentials())}, opts...)...)
+	if err != nil {
+		tb.Fatalf("bench: dial %s: %v", addr, err)
+	}
+	tb.Cleanup(func() { _ = conn.Close() })
+	return conn
+}
+
+// StartWorkers opens n WorkerStreams to addr, each on its own connection
+// with metadata workerid and sessionid, and runs Echo on each until ctx
+// ends. At cleanup it waits for them and fails tb on any error other than
+// the cancellation.
+func StartWorkers(ctx context.Context, tb testing.TB, addr string, opts []grpc.DialOption, n int, sessionID string) {
+	tb.Helper()
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		client := alpcrunpb.NewQueueClient(Dial(tb, addr, opts))
+		md := metadata.Pairs("workerid", "bench"+strconv.Itoa(i), "sessionid", sessionID)
+		st, err := client.WorkerStream(metadata.NewOutgoingContext(ctx, md))
+		if err != nil {
+			cancel()
+			tb.Fatalf("bench: worker stream: %v", err)
+		}
+		wg.Go(func() {
+			if err := Echo(st); err != nil && ctx.Err() == nil {
+				errs <- err
+			}
+		})
+	}
+	// Registered after the dials, so it runs before their connections
+	// close: the workers end by cancellation, not by a broken connection.
+	tb.Cleanup(func() {
+		cancel()
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			tb.Errorf("bench: worker: %v", err)
+		}
+	})
+}
