@@ -1,72 +1,128 @@
 package queue
 
-// heapEntry orders items by priority, then by arrival.
-type heapEntry struct {
-	it  Item
-	seq uint64
+// bucket is the FIFO of one priority: a ring that grows by doubling and
+// keeps its array when the bucket is reused.
+type bucket struct {
+	prio  uint32
+	items []Item
+	head  int
+	n     int
 }
 
-// heapBuf is a typed binary max-heap: no container/heap, so no boxing of
-// entries into interfaces on every push and pop.
-type heapBuf struct {
-	es  []heapEntry
-	seq uint64
-}
-
-func (h *heapBuf) before(i, j int) bool {
-	a, b := &h.es[i], &h.es[j]
-	if a.it.Priority != b.it.Priority {
-		return a.it.Priority > b.it.Priority
+func (b *bucket) push(it Item) {
+	if b.n == len(b.items) {
+		grown := make([]Item, max(8, 2*len(b.items)))
+		for i := range b.n {
+			grown[i] = b.items[(b.head+i)%len(b.items)]
+		}
+		b.items, b.head = grown, 0
 	}
-	return a.seq < b.seq
+	b.items[(b.head+b.n)%len(b.items)] = it
+	b.n++
+}
+
+func (b *bucket) pop() Item {
+	it := b.items[b.head]
+	b.items[b.head] = Item{} // drop the reference for the GC
+	b.head = (b.head + 1) % len(b.items)
+	b.n--
+	return it
+}
+
+// heapBuf is a typed binary max-heap of priority buckets: higher priority
+// first, FIFO among equal priorities because each bucket is a FIFO (the
+// order of arrival stands in for a sequence number). A heap of single
+// items would sift log2(n) levels on every pop even when every item has
+// the same priority, the common case; here a pop sifts only when a bucket
+// empties, and a push touches the heap only for a priority not queued yet,
+// so with k distinct priorities queued both cost O(log k). No
+// container/heap: its interface boxing would cost an allocation per push.
+type heapBuf struct {
+	heap   []*bucket // max-heap by prio
+	byPrio map[uint32]*bucket
+	last   *bucket // bucket of the last put: the usual next one
+	free   []*bucket
+	n      int
 }
 
 func (h *heapBuf) put(it Item) {
-	h.seq++
-	h.es = append(h.es, heapEntry{it: it, seq: h.seq})
-	i := len(h.es) - 1
-	for i > 0 {
+	b := h.last
+	if b == nil || b.prio != it.Priority {
+		b = h.byPrio[it.Priority]
+		if b == nil {
+			b = h.newBucket(it.Priority)
+		}
+		h.last = b
+	}
+	b.push(it)
+	h.n++
+}
+
+func (h *heapBuf) newBucket(prio uint32) *bucket {
+	var b *bucket
+	if k := len(h.free); k > 0 {
+		b, h.free = h.free[k-1], h.free[:k-1]
+	} else {
+		b = &bucket{}
+	}
+	b.prio = prio
+	h.byPrio[prio] = b
+	h.heap = append(h.heap, b)
+	for i := len(h.heap) - 1; i > 0; {
 		p := (i - 1) / 2
-		if !h.before(i, p) {
+		if h.heap[p].prio >= h.heap[i].prio {
 			break
 		}
-		h.es[i], h.es[p] = h.es[p], h.es[i]
+		h.heap[i], h.heap[p] = h.heap[p], h.heap[i]
 		i = p
 	}
+	return b
 }
 
 func (h *heapBuf) take() Item {
-	top := h.es[0].it
-	last := len(h.es) - 1
-	h.es[0] = h.es[last]
-	h.es[last] = heapEntry{} // drop the reference for the GC
-	h.es = h.es[:last]
-	i := 0
-	for {
-		l := 2*i + 1
-		if l >= last {
-			break
-		}
-		c := l
-		if r := l + 1; r < last && h.before(r, l) {
-			c = r
-		}
-		if !h.before(c, i) {
-			break
-		}
-		h.es[i], h.es[c] = h.es[c], h.es[i]
-		i = c
+	b := h.heap[0]
+	it := b.pop()
+	h.n--
+	if b.n == 0 {
+		h.dropTop()
 	}
-	return top
+	return it
 }
 
-func (h *heapBuf) size() int { return len(h.es) }
+// dropTop removes the emptied top bucket and keeps it for reuse.
+func (h *heapBuf) dropTop() {
+	b := h.heap[0]
+	delete(h.byPrio, b.prio)
+	if h.last == b {
+		h.last = nil
+	}
+	h.free = append(h.free, b)
+	last := len(h.heap) - 1
+	h.heap[0] = h.heap[last]
+	h.heap[last] = nil
+	h.heap = h.heap[:last]
+	for i := 0; ; {
+		c := 2*i + 1
+		if c >= last {
+			break
+		}
+		if r := c + 1; r < last && h.heap[r].prio > h.heap[c].prio {
+			c = r
+		}
+		if h.heap[i].prio >= h.heap[c].prio {
+			break
+		}
+		h.heap[i], h.heap[c] = h.heap[c], h.heap[i]
+		i = c
+	}
+}
+
+func (h *heapBuf) size() int { return h.n }
 
 // newHeap is the priority kind: higher Item.Priority first, FIFO among
-// equal priorities by a sequence number taken at push.
+// equal priorities.
 func newHeap(o Options) Queue {
-	c := o.capacity()
-	return &locked[*heapBuf]{buf: &heapBuf{es: make([]heapEntry, 0, c)}, cap: c}
+	return &locked[*heapBuf]{buf: &heapBuf{byPrio: make(map[uint32]*bucket)}, cap: o.capacity()}
 }
 
 var _ Queue = (*locked[*heapBuf])(nil)
