@@ -1,4 +1,5 @@
-# ALPCRUN.CH. Two commands matter on a fresh machine:
+# ALPCRUN.CH. The commands that matter on a fresh machine:
+#   make run     the demo: every service in one process pricing an option
 #   make bench   the lab's main job (no services needed)
 #   make test    vet, race tests, generated-code check
 SHELL := /bin/bash
@@ -7,12 +8,15 @@ COUNT ?= 10
 BENCH ?= .
 BENCHTIME ?=
 
-.PHONY: all build test vet race proto proto-check bench tools
+.PHONY: all build run test vet race proto proto-check bench
 
 all: build
 
 build:
 	$(GO) build ./...
+
+run:
+	$(GO) run ./cmd/alpcrun demo
 
 vet:
 	$(GO) vet ./...
