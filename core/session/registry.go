@@ -24,6 +24,10 @@ type Config struct {
 	// workers may have changed: tasks arrived on an empty queue, tasks were
 	// requeued, the session became active again. The scheduler listens.
 	Notify func(*Session)
+	// Drained is called (without locks held) when every accepted task of a
+	// session has its outcome; the scheduler may then give its workers to
+	// a waiting session at once instead of at the next tick.
+	Drained func(*Session)
 }
 
 // Registry holds the open sessions.
@@ -42,6 +46,9 @@ func NewRegistry(cfg Config) (*Registry, error) {
 	}
 	if cfg.Notify == nil {
 		cfg.Notify = func(*Session) {}
+	}
+	if cfg.Drained == nil {
+		cfg.Drained = func(*Session) {}
 	}
 	if _, err := queue.New(cfg.QueueKind, queue.Options{Capacity: 1}); err != nil {
 		return nil, err
@@ -78,7 +85,7 @@ func (r *Registry) Create(id, appID string, attrs Attributes, now time.Time) (*S
 	tasks, _ := queue.New(r.cfg.QueueKind, opts)
 	results, _ := queue.New(r.cfg.QueueKind, opts)
 	dead, _ := queue.New(deadKind, opts)
-	s := &Session{ID: id, AppID: appID, tasks: tasks, results: results, dead: dead, notify: r.cfg.Notify}
+	s := &Session{ID: id, AppID: appID, tasks: tasks, results: results, dead: dead, notify: r.cfg.Notify, drained: r.cfg.Drained}
 	s.mu.attrs = attrs
 	s.mu.leases = make(map[*Lease]struct{})
 	s.lastActivity.Store(now.UnixNano())

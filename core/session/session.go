@@ -119,6 +119,7 @@ type Session struct {
 	idle         atomic.Bool  // no client activity for idle_timeout
 	lastActivity atomic.Int64 // unix nanos of the last client batch or attach
 	notify       func(*Session)
+	drained      func(*Session)
 
 	mu struct {
 		sync.Mutex
@@ -285,6 +286,7 @@ func (s *Session) Outstanding() int64 { return s.outstanding.Load() }
 func (s *Session) Finish() {
 	if s.outstanding.Add(-1) == 0 {
 		_ = s.results.TryPush(queue.Item{})
+		s.drained(s)
 	}
 }
 

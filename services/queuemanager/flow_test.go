@@ -508,3 +508,59 @@ func TestPreemptionTakesFromLowerPriority(t *testing.T) {
 		t.Fatalf("low session result %v, want its in-flight task 0", got)
 	}
 }
+
+// More sessions than workers: a session that is done for now hands its
+// worker over at once, without waiting for a scheduler tick (an hour here).
+func TestSessionsShareOneWorkerWithoutTicks(t *testing.T) {
+	ts := startServer(t, Options{SchedulerInterval: time.Hour})
+	ctx := testCtx(t)
+	w := ts.newRawWorker(t, ctx)
+	go func() {
+		for {
+			select {
+			case in := <-w.instr:
+				if in.Type == pb.Instruction_BIND {
+					go serveEcho(w.openStream(t, in.SessionId))
+				}
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	done := make(chan error, 3)
+	for i := range 3 {
+		s := ts.createSession(t, ctx, nil)
+		go func() {
+			cs := ts.clientStream(t, ctx, s.Id)
+			for j := range 5 {
+				if err := cs.Send(batchOf(s.Id, fmt.Sprintf("%d-%d", i, j))); err != nil {
+					done <- err
+					return
+				}
+			}
+			_ = cs.CloseSend()
+			n := 0
+			for {
+				b, err := cs.Recv()
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					done <- err
+					return
+				}
+				n += len(b.Messages)
+			}
+			if n != 5 {
+				done <- fmt.Errorf("session %d: %d results", i, n)
+				return
+			}
+			done <- nil
+		}()
+	}
+	for range 3 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package queuemanager
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/alpcrun/alpcrun/core/scheduler"
@@ -17,6 +18,10 @@ type schedLoop struct {
 	s     *Server
 	sched *scheduler.Scheduler
 	wake  chan struct{}
+	// contended: a session with pending tasks has no worker and none is
+	// free. Set when
+	// the loop sees it, cleared at the tick that no longer does.
+	contended atomic.Bool
 
 	mu struct {
 		sync.Mutex
@@ -32,6 +37,8 @@ type schedLoop struct {
 	// the last tick; parked those whose workers were handed back for it.
 	drained map[string]bool
 	parked  map[string]bool
+	// bound counts the workers bound (or unbinding) per session.
+	bound map[string]int
 }
 
 type streamEnd struct {
@@ -53,7 +60,7 @@ func newSchedLoop(s *Server) (*schedLoop, error) {
 	}
 	l := &schedLoop{s: s, sched: sc, wake: make(chan struct{}, 1),
 		known: make(map[string]*session.Session), workers: make(map[*worker]*workerView),
-		drained: make(map[string]bool), parked: make(map[string]bool)}
+		drained: make(map[string]bool), parked: make(map[string]bool), bound: make(map[string]int)}
 	l.mu.sessions = make(map[*session.Session]struct{})
 	l.mu.workers = make(map[*worker]struct{})
 	return l, nil
@@ -78,6 +85,15 @@ func (l *schedLoop) workerChanged(w *worker) {
 	l.mu.workers[w] = struct{}{}
 	l.mu.Unlock()
 	l.poke()
+}
+
+// sessionDrained reports that every task of sess has its outcome. Only
+// when sessions wait for workers does the loop act on it (by parking sess),
+// so an uncontended session with one task at a time costs nothing here.
+func (l *schedLoop) sessionDrained(sess *session.Session) {
+	if l.contended.Load() {
+		l.sessionChanged(sess)
+	}
 }
 
 // streamEnded reports that w's WorkerStream for a session ended: the
@@ -141,14 +157,8 @@ func (l *schedLoop) tick() {
 // tasks are coming); without this a finished but open session would hold
 // them until idle_timeout. A parked session asks again with its next task.
 func (l *schedLoop) park() {
-	waiting := false
-	for _, sess := range l.known {
-		if sess.Pending() > 0 {
-			waiting = true
-			break
-		}
-	}
-	contended := waiting && l.sched.Stats().Idle == 0
+	contended := l.starving()
+	l.contended.Store(contended)
 	for id, sess := range l.known {
 		drained := sess.Pending() == 0 && sess.Inflight() == 0
 		if !drained {
@@ -209,6 +219,7 @@ func (l *schedLoop) updateWorker(w *worker) {
 	select {
 	case <-w.gone:
 		if known {
+			l.unbound(v.session)
 			delete(l.workers, w)
 			l.do(l.sched.RemoveWorker(w.id))
 		}
@@ -234,8 +245,32 @@ func (l *schedLoop) updateWorker(w *worker) {
 	}
 }
 
+// starving reports whether a session with pending tasks has no worker while
+// none is free and other sessions hold some: the case parking helps.
+func (l *schedLoop) starving() bool {
+	if st := l.sched.Stats(); st.Idle > 0 || st.Bound == 0 {
+		return false
+	}
+	for id, sess := range l.known {
+		if l.bound[id] == 0 && sess.Pending() > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func (l *schedLoop) unbound(sessionID string) {
+	if sessionID == "" {
+		return
+	}
+	if l.bound[sessionID]--; l.bound[sessionID] <= 0 {
+		delete(l.bound, sessionID)
+	}
+}
+
 // idle tells the scheduler that w left its session.
 func (l *schedLoop) idle(w *worker, v *workerView) {
+	l.unbound(v.session)
 	v.session, v.unbinding = "", false
 	if v.draining {
 		return // a draining worker takes no new session
@@ -267,6 +302,12 @@ func (l *schedLoop) updateSession(sess *session.Session) {
 	pending := sess.Pending()
 	if pending > 0 {
 		delete(l.parked, sess.ID)
+		if st := l.sched.Stats(); l.bound[sess.ID] == 0 && st.Idle == 0 && st.Bound > 0 {
+			l.contended.Store(true)
+		}
+	} else if l.contended.Load() && l.bound[sess.ID] > 0 && sess.Outstanding() == 0 && sess.Inflight() == 0 && l.starving() {
+		// Done for now while others wait: hand its workers over at once.
+		l.parked[sess.ID] = true
 	}
 	l.do(l.sched.SetIdle(sess.ID, sess.Idle() || l.parked[sess.ID]))
 	l.do(l.sched.SetPending(sess.ID, pending))
@@ -297,7 +338,9 @@ func (l *schedLoop) do(ds []scheduler.Decision, err error) {
 			if !ok {
 				continue
 			}
+			l.unbound(v.session)
 			v.session = d.Session
+			l.bound[d.Session]++
 			w.bind(d.Session)
 			w.send(&pb.Instruction{Type: pb.Instruction_BIND, SessionId: d.Session,
 				MaxInflightBatches: sess.Attributes().MaxInflight})

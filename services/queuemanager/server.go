@@ -107,6 +107,7 @@ func New(opts Options) (*Server, error) {
 		BufferSize: opts.BufferSize,
 		Expiry:     opts.SessionExpiry,
 		Notify:     s.sched.sessionChanged,
+		Drained:    s.sched.sessionDrained,
 	})
 	if err != nil {
 		return nil, err
