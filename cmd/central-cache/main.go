@@ -7,31 +7,8 @@
 package main
 
 import (
-	"context"
-	"errors"
-	"flag"
-	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
-
+	"github.com/alpcrun/alpcrun/services/daemon"
 	"github.com/alpcrun/alpcrun/services/centralcache"
 )
 
-func main() {
-	fs := flag.NewFlagSet("central-cache", flag.ContinueOnError)
-	cfg, err := centralcache.LoadConfig(fs, os.Args[1:], os.LookupEnv)
-	if errors.Is(err, flag.ErrHelp) {
-		return
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
-	if err := centralcache.Run(ctx, cfg, nil); err != nil {
-		fmt.Fprintln(os.Stderr, "central-cache:", err)
-		os.Exit(1)
-	}
-}
+func main() { daemon.Main("central-cache", centralcache.LoadConfig, centralcache.Run) }

@@ -8,31 +8,8 @@
 package main
 
 import (
-	"context"
-	"errors"
-	"flag"
-	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
-
+	"github.com/alpcrun/alpcrun/services/daemon"
 	"github.com/alpcrun/alpcrun/services/nodecache"
 )
 
-func main() {
-	fs := flag.NewFlagSet("node-cache", flag.ContinueOnError)
-	cfg, err := nodecache.LoadConfig(fs, os.Args[1:], os.LookupEnv)
-	if errors.Is(err, flag.ErrHelp) {
-		return
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
-	if err := nodecache.Run(ctx, cfg, nil); err != nil {
-		fmt.Fprintln(os.Stderr, "node-cache:", err)
-		os.Exit(1)
-	}
-}
+func main() { daemon.Main("node-cache", nodecache.LoadConfig, nodecache.Run) }

@@ -6,31 +6,8 @@
 package main
 
 import (
-	"context"
-	"errors"
-	"flag"
-	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
-
+	"github.com/alpcrun/alpcrun/services/daemon"
 	"github.com/alpcrun/alpcrun/services/queuemanager"
 )
 
-func main() {
-	fs := flag.NewFlagSet("queue-manager", flag.ContinueOnError)
-	cfg, err := queuemanager.LoadConfig(fs, os.Args[1:], os.LookupEnv)
-	if errors.Is(err, flag.ErrHelp) {
-		return
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
-	if err := queuemanager.Run(ctx, cfg, nil); err != nil {
-		fmt.Fprintln(os.Stderr, "queue-manager:", err)
-		os.Exit(1)
-	}
-}
+func main() { daemon.Main("queue-manager", queuemanager.LoadConfig, queuemanager.Run) }
