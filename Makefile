@@ -39,3 +39,4 @@ proto-check:
 
 bench:
 	COUNT=$(COUNT) BENCH='$(BENCH)' BENCHTIME='$(BENCHTIME)' ./scripts/bench.sh
+include scripts/gate.mk

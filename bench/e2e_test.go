@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"os"
 	"testing"
 
 	"github.com/alpcrun/alpcrun/core/queue"
@@ -26,13 +27,8 @@ var impls = func() []Impl {
 }()
 
 // The throughput grid: every combination runs with inflightPerWorker
-// batches per worker in flight. Extend these to widen it (workers 16, 64;
-// batch 10, 1000; payload 4096).
-var (
-	e2eWorkers  = []int{1, 4}
-	e2eBatches  = []int{1, 100}
-	e2ePayloads = []int{64}
-)
+// batches per worker in flight. E2E_GRID=full widens it (grid_test.go).
+var e2eWorkers, e2eBatches, e2ePayloads = e2eGrid(os.Getenv("E2E_GRID"))
 
 // inflightPerWorker saturates the tuned relay at batch=100: measured on 2
 // cores with 1 and 4 workers, 16 per worker was within noise of 32 and 64

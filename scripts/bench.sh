@@ -42,6 +42,7 @@ PLOTS=(
   "idle|idle-cpu.png|Idle queue: CPU use per kind|-kind bar -metric cpu% -x impl"
   "scheduler|scheduler-ns.png|Scheduler policies: ns/op (one event) by sessions x workers|-metric ns/op -x sessions,workers -series policy -panel preempt -logy"
   "e2e|e2e-tasks.png|End to end under load: tasks/s by workers|-metric tasks/s -x workers -series impl -panel batch,payload -filter inflight!=1"
+  "e2e|e2e-tasks-by-batch.png|End to end under load: tasks/s by batch size|-metric tasks/s -x batch -series impl -panel workers,payload -filter inflight!=1 -logy"
   "e2e|e2e-p99.png|End to end under load: p99 task latency (ns) by workers|-metric p99-ns -x workers -series impl -panel batch,payload -filter inflight!=1 -logy"
   "e2e|e2e-idle-latency.png|End to end, one batch in flight: p50 task latency (ns)|-kind bar -metric p50-ns -x impl -filter inflight=1"
   "cache|cache-p50.png|Shared data: p50 latency (ns) of a Get by payload size|-metric p50-ns -x size -series kind -logy"

@@ -272,6 +272,7 @@ func (s *Server) sendTasks(ctx context.Context, stream grpc.BidiStreamingServer[
 		if err != nil {
 			return
 		}
+		injectDispatchDelay()
 		b := t.Payload.(*pb.Batch)
 		b.Id = t.ID
 		for _, m := range b.Messages {

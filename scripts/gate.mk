@@ -1,0 +1,10 @@
+# make gate: the CI benchmark gate (scripts/gate.sh); include from the
+# Makefile. GATE_BASE, GATE_HEAD, GATE_HEAD_ENV, GATE_ROUNDS and GATE_OUT
+# pass through the environment.
+.PHONY: gate gate-baseline
+
+gate:
+	./scripts/gate.sh
+
+gate-baseline:
+	./scripts/gate.sh baseline

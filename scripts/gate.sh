@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# make gate: a short, fixed set of end-to-end benchmarks judged three ways.
+# Exit 0 passes, 1 fails, 2 is an error in the gate itself.
+#
+#   (a) floors    the queue manager's tasks/s, p50 and p99 as ratios to the
+#                 relay measured in the same run, against fixed slack.
+#   (b) compare   the merge base against HEAD: both test binaries run
+#                 interleaved, benchstat -format csv, and a gated row fails
+#                 when p < 0.05 and its median got worse by more than 15%.
+#   (c) baseline  the tasks/s and p50 ratios of (a) against those of
+#                 results/baseline/gate.txt (make gate-baseline), each allowed
+#                 to lose 35%: on 2 cores shared with other jobs the loaded
+#                 tasks/s ratio ranged 0.78x-0.99x between unchanged runs.
+#                 p99 ratios get only their floor: two A/A runs saw the
+#                 loaded one at 1.00x and 1.51x.
+#
+# Rows: BenchmarkE2E impl=relay and impl=priority at workers=4 batch=100
+# payload=64 inflight=64 (loaded) and workers=1 batch=1 inflight=1 (idle).
+# (b) and (c) gate the priority rows; the relay rows are the yardstick.
+#
+#   GATE_BASE=     the base revision. Default: git merge-base HEAD origin/main
+#                  when that differs from HEAD, else HEAD~1. Empty after
+#                  resolution (one commit): (b) is skipped.
+#   GATE_HEAD=     build head from this revision instead of the working tree.
+#   GATE_HEAD_ENV= VAR=value pairs set for the head binary only; the planted
+#                  regression of scripts/gate_test.sh uses it.
+#   GATE_ROUNDS=10 interleaved rounds (each binary -count 1 per round).
+#   GATE_OUT=      where raw results go (default: a fresh temp directory,
+#                  kept and printed).
+#
+#   scripts/gate.sh baseline   refreshes results/baseline/ (make gate-baseline)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export GIT_OPTIONAL_LOCKS=0
+
+BENCHSTAT=golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
+ROUNDS=${GATE_ROUNDS:-10}
+QM=priority
+# shape | -benchtime, about 0.7 s each on 2 cores. The idle shape runs for
+# a time, not a count: a regression there (one sleep per task) would
+# otherwise stretch the gate tenfold.
+SHAPES=(
+  "workers=4/batch=100/payload=64/inflight=64|1000000x"
+  "workers=1/batch=1/payload=64/inflight=1|0.5s"
+)
+# (a) and (c): see scripts/gatecheck. The committed run
+# results/2026-11-27_d590227 had priority/relay 0.87x tasks/s and 1.12x p99
+# loaded, 1.21x p50 and 1.29x p99 idle: the floors leave room for noise and a
+# slower machine, not for a queue manager at half the relay's speed.
+FLOORS=(-min-tasks 0.5 -max-p50 2.0 -max-p99 2.0)
+BASELINE_MARGIN=0.35
+
+mode=${1:-gate}
+die() {
+  echo "gate: $*" >&2
+  exit 2
+}
+[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "GATE_ROUNDS=$ROUNDS: want a positive integer"
+[[ $mode == gate || $mode == baseline ]] || die "unknown mode $mode: want gate or baseline"
+start=$SECONDS
+
+out=${GATE_OUT:-$(mktemp -d "${TMPDIR:-/tmp}/gate.XXXXXX")}
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+src=$(mktemp -d "${TMPDIR:-/tmp}/gate-src.XXXXXX")
+trap 'rm -rf "$src"' EXIT
+
+# build rev dest: a test binary of ./bench at rev, or of the working tree
+# when rev is empty. git archive leaves the repository's state alone.
+build() {
+  local dir=.
+  if [[ -n $1 ]]; then
+    dir=$src/$(git rev-parse --short "$1")
+    mkdir -p "$dir"
+    git archive "$1" | tar -x -C "$dir"
+  fi
+  (cd "$dir" && go test -c -o "$2" ./bench)
+}
+
+base=""
+if [[ $mode == gate ]]; then
+  if [[ -n ${GATE_BASE+set} ]]; then
+    base=$GATE_BASE
+  elif git rev-parse -q --verify origin/main >/dev/null &&
+    [[ $(git merge-base HEAD origin/main) != $(git rev-parse HEAD) ]]; then
+    base=$(git merge-base HEAD origin/main)
+  else
+    base=$(git rev-parse -q --verify HEAD~1 || true)
+  fi
+fi
+
+echo "gate: building (results in $out)" >&2
+go build -o "$src/gatecheck" ./scripts/gatecheck
+go run "$BENCHSTAT" /dev/null >/dev/null
+build "${GATE_HEAD:-}" "$src/head.test"
+if [[ -n $base ]]; then
+  echo "gate: base $(git rev-parse --short "$base"), head ${GATE_HEAD:-working tree}" >&2
+  build "$base" "$src/base.test" || {
+    echo "gate: base $base does not build; base-vs-head skipped" >&2
+    base=""
+  }
+fi
+read -ra headenv <<<"${GATE_HEAD_ENV:-}"
+
+# run which: one pass of every shape, appended to $out/which.txt. The
+# binaries run in bench/, as go test would run them.
+run() {
+  local bin=$src/$1.test envs=() s shape benchtime
+  [[ $1 == head ]] && envs=("${headenv[@]}")
+  for s in "${SHAPES[@]}"; do
+    IFS='|' read -r shape benchtime <<<"$s"
+    (cd bench && env "${envs[@]}" "$bin" -test.run '^$' -test.count 1 -test.benchmem \
+      -test.bench "^BenchmarkE2E\$/^impl=(relay|$QM)\$/^${shape//\//\$/^}\$" \
+      -test.benchtime "$benchtime" -test.timeout 10m) >>"$out/$1.txt" ||
+      die "$1 benchmark failed; its output is in $out/$1.txt"
+  done
+}
+rm -f "$out/base.txt" "$out/head.txt"
+for ((r = 1; r <= ROUNDS; r++)); do
+  # Alternate who goes first, so that neither always runs on a warmer or
+  # cooler machine.
+  if [[ -z $base ]]; then
+    run head
+  elif ((r % 2)); then
+    run base
+    run head
+  else
+    run head
+    run base
+  fi
+  echo "gate: round $r/$ROUNDS done, $((SECONDS - start))s" >&2
+done
+grep -q '^Benchmark' "$out/head.txt" || die "no benchmark ran; see $out/head.txt"
+
+if [[ $mode == baseline ]]; then
+  mkdir -p results/baseline
+  cp "$out/head.txt" results/baseline/gate.txt
+  ./scripts/envinfo.sh >results/baseline/env.txt
+  echo "gate-rounds: $ROUNDS" >>results/baseline/env.txt
+  go run "$BENCHSTAT" -col /impl results/baseline/gate.txt >results/baseline/gate-by-impl.txt
+  [[ -n ${GATE_OUT:-} ]] || rm -rf "$out"
+  echo "gate: results/baseline/ refreshed in $((SECONDS - start))s; commit it" >&2
+  exit 0
+fi
+
+failed=false
+echo "gate: (a) floors: $QM vs relay in this run" >&2
+"$src/gatecheck" floors -in "$out/head.txt" -qm "$QM" "${FLOORS[@]}" || failed=true
+if [[ -n $base ]]; then
+  echo "gate: (b) base vs head" >&2
+  go run "$BENCHSTAT" "$out/base.txt" "$out/head.txt" >"$out/compare.txt" 2>/dev/null
+  go run "$BENCHSTAT" -format csv "$out/base.txt" "$out/head.txt" >"$out/compare.csv" 2>/dev/null
+  "$src/gatecheck" compare -csv "$out/compare.csv" -rows "impl=$QM/" -units sec/op,p50-sec -alpha 0.05 -max-worse 0.15 ||
+    failed=true
+else
+  echo "gate: (b) skipped: no base revision" >&2
+fi
+if [[ -s results/baseline/gate.txt ]]; then
+  echo "gate: (c) against results/baseline/gate.txt" >&2
+  "$src/gatecheck" baseline -in "$out/head.txt" -baseline results/baseline/gate.txt -qm "$QM" -margin "$BASELINE_MARGIN" \
+    -units tasks/s,p50-ns ||
+    failed=true
+else
+  echo "gate: (c) skipped: no results/baseline/gate.txt (make gate-baseline)" >&2
+fi
+
+if $failed; then
+  echo "gate: FAIL in $((SECONDS - start))s; raw results and benchstat tables in $out" >&2
+  exit 1
+fi
+echo "gate: ok in $((SECONDS - start))s; raw results in $out" >&2
