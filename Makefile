@@ -40,3 +40,4 @@ proto-check:
 bench:
 	COUNT=$(COUNT) BENCH='$(BENCH)' BENCHTIME='$(BENCHTIME)' ./scripts/bench.sh
 include scripts/gate.mk
+include deploy/deploy.mk

@@ -79,8 +79,13 @@ const (
 // ServerOptions returns Tuned().ServerOptions().
 func ServerOptions() []grpc.ServerOption { return Tuned().ServerOptions() }
 
-// DialOptions returns Tuned().DialOptions(). Callers add credentials.
-func DialOptions() []grpc.DialOption { return Tuned().DialOptions() }
+// DialOptions returns Tuned().DialOptions() without DNS service config:
+// resolving _grpc_config.<host> TXT records stalled every first connection
+// for 10 s on Docker's networks, and ALPCRUN.CH publishes none. Callers add
+// credentials.
+func DialOptions() []grpc.DialOption {
+	return append(Tuned().DialOptions(), grpc.WithDisableServiceConfig())
+}
 
 // ServerOptions turns s into grpc.NewServer options.
 func (s Settings) ServerOptions() []grpc.ServerOption {

@@ -1,0 +1,27 @@
+# Deployment targets, included by the top-level Makefile; see
+# deploy/README.md. They run from the repository's root.
+#   make images        static binaries + FROM-scratch images alpcrun/*
+#   make certs         test CA, server/client certificates, API key in $(CERTS_DIR)
+#   make cluster-test  images, then the compose cluster with a worker killed mid-run
+#   make kubeconform   deploy/k8s against schemas from k8s.io/kubernetes's swagger.json
+#   make k8s-check     deploy/k8s dry-run on a real kube-apiserver + etcd
+GO ?= go
+CERTS_DIR ?= deploy/.certs
+IMAGE_TAG ?= latest
+
+.PHONY: images certs cluster-test kubeconform k8s-check
+
+images:
+	GO=$(GO) IMAGE_TAG=$(IMAGE_TAG) bash deploy/scripts/images.sh
+
+certs:
+	$(GO) run ./deploy/certs -dir $(CERTS_DIR)
+
+cluster-test: images
+	GO=$(GO) IMAGE_TAG=$(IMAGE_TAG) bash deploy/scripts/cluster-test.sh
+
+kubeconform:
+	GO=$(GO) bash deploy/scripts/kubeconform.sh
+
+k8s-check:
+	GO=$(GO) bash deploy/scripts/k8s-check.sh
