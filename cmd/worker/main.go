@@ -49,6 +49,8 @@ func run() error {
 	concurrency := flag.Int("concurrency", runtime.GOMAXPROCS(0), "tasks run at once")
 	useTLS := flag.Bool("tls", false, "dial the queue manager with TLS")
 	caCert := flag.String("ca-cert", "", "PEM CA bundle that verifies the queue manager (default: system roots)")
+	certFile := flag.String("cert", "", "PEM client certificate for mutual TLS")
+	keyFile := flag.String("key", "", "PEM key of --cert")
 	flag.Parse()
 
 	h, err := handlerFor(*task)
@@ -62,8 +64,8 @@ func run() error {
 	opts := []worker.Option{worker.WithConcurrency(*concurrency), worker.WithLogger(log)}
 	var cacheOpts []worker.NodeCacheOption
 	if *useTLS {
-		opts = append(opts, worker.WithTLSFiles(*caCert, "", ""))
-		cacheOpts = append(cacheOpts, worker.WithNodeCacheTLSFiles(*caCert, "", ""))
+		opts = append(opts, worker.WithTLSFiles(*caCert, *certFile, *keyFile))
+		cacheOpts = append(cacheOpts, worker.WithNodeCacheTLSFiles(*caCert, *certFile, *keyFile))
 	}
 	shared, err := worker.NewNodeCache(cacheAddr, cacheOpts...)
 	if err != nil {

@@ -28,6 +28,9 @@ type Config struct {
 	// session has its outcome; the scheduler may then give its workers to
 	// a waiting session at once instead of at the next tick.
 	Drained func(*Session)
+	// Exhausted is called for each task dead-lettered because it used up
+	// its attempts (for the service's outcome counter).
+	Exhausted func(*Task)
 }
 
 // Registry holds the open sessions.
@@ -49,6 +52,9 @@ func NewRegistry(cfg Config) (*Registry, error) {
 	}
 	if cfg.Drained == nil {
 		cfg.Drained = func(*Session) {}
+	}
+	if cfg.Exhausted == nil {
+		cfg.Exhausted = func(*Task) {}
 	}
 	if _, err := queue.New(cfg.QueueKind, queue.Options{Capacity: 1}); err != nil {
 		return nil, err
@@ -85,7 +91,7 @@ func (r *Registry) Create(id, appID string, attrs Attributes, now time.Time) (*S
 	tasks, _ := queue.New(r.cfg.QueueKind, opts)
 	results, _ := queue.New(r.cfg.QueueKind, opts)
 	dead, _ := queue.New(deadKind, opts)
-	s := &Session{ID: id, AppID: appID, tasks: tasks, results: results, dead: dead, notify: r.cfg.Notify, drained: r.cfg.Drained}
+	s := &Session{ID: id, AppID: appID, tasks: tasks, results: results, dead: dead, notify: r.cfg.Notify, drained: r.cfg.Drained, exhausted: r.cfg.Exhausted}
 	s.mu.attrs = attrs
 	s.mu.leases = make(map[*Lease]struct{})
 	s.lastActivity.Store(now.UnixNano())

@@ -120,6 +120,7 @@ type Session struct {
 	lastActivity atomic.Int64 // unix nanos of the last client batch or attach
 	notify       func(*Session)
 	drained      func(*Session)
+	exhausted    func(*Task)
 
 	mu struct {
 		sync.Mutex
@@ -260,6 +261,7 @@ func (s *Session) requeue(ts []*Task) {
 	for _, t := range dead {
 		// A full dead-letter queue slows the caller instead of losing a task.
 		if s.dead.Push(context.Background(), queue.Item{Value: t}) == nil {
+			s.exhausted(t)
 			s.Finish()
 		}
 	}

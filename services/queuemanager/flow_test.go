@@ -234,6 +234,9 @@ func TestAttemptsExhaustedDeadLetters(t *testing.T) {
 	if len(dead) != 1 || dead[0].Id != "doomed" || dead[0].Error != "attempts exhausted" {
 		t.Fatalf("dead letters %v", dead)
 	}
+	if n := counterValue(ts.metrics.dead); n != 1 {
+		t.Fatalf("alpcrun_tasks_total{outcome=dead} = %v, want 1", n)
+	}
 	if again := readDead(t, ctx, ts, s.Id); len(again) != 0 {
 		t.Fatalf("dead letters not removed once read: %v", again)
 	}

@@ -108,6 +108,9 @@ func New(opts Options) (*Server, error) {
 		Expiry:     opts.SessionExpiry,
 		Notify:     s.sched.sessionChanged,
 		Drained:    s.sched.sessionDrained,
+		Exhausted: func(t *session.Task) {
+			s.metrics.dead.Add(float64(len(t.Payload.(*pb.Batch).Messages)))
+		},
 	})
 	if err != nil {
 		return nil, err
