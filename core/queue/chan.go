@@ -7,7 +7,8 @@ import (
 	"sync/atomic"
 )
 
-// chanQueue is the fifo kind: a buffered Go channel. Close cannot close the
+// chanQueue is the fifo kind: a buffered Go channel (unbuffered, it is the
+// speed kind). Close cannot close the
 // channel itself (a racing sender would panic), so it closes done instead;
 // senders count themselves in pushing so that a consumer never reports
 // ErrClosed while an accepted item is still on its way into the channel.
