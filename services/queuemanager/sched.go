@@ -28,6 +28,7 @@ type schedLoop struct {
 		sessions map[*session.Session]struct{}
 		workers  map[*worker]struct{}
 		ended    []streamEnd
+		finished map[*session.Session]struct{}
 	}
 
 	// Owned by the loop goroutine.
@@ -39,6 +40,11 @@ type schedLoop struct {
 	parked  map[string]bool
 	// bound counts the workers bound (or unbinding) per session.
 	bound map[string]int
+	// waiting: sessions last seen with pending tasks and no worker;
+	// finished: sessions last seen with every task answered. Kept so the
+	// check after each event looks at these few, not at every session.
+	waiting  map[string]bool
+	finished map[*session.Session]bool
 }
 
 type streamEnd struct {
@@ -60,9 +66,11 @@ func newSchedLoop(s *Server) (*schedLoop, error) {
 	}
 	l := &schedLoop{s: s, sched: sc, wake: make(chan struct{}, 1),
 		known: make(map[string]*session.Session), workers: make(map[*worker]*workerView),
-		drained: make(map[string]bool), parked: make(map[string]bool), bound: make(map[string]int)}
+		drained: make(map[string]bool), parked: make(map[string]bool), bound: make(map[string]int),
+		waiting: make(map[string]bool), finished: make(map[*session.Session]bool)}
 	l.mu.sessions = make(map[*session.Session]struct{})
 	l.mu.workers = make(map[*worker]struct{})
+	l.mu.finished = make(map[*session.Session]struct{})
 	return l, nil
 }
 
@@ -87,12 +95,15 @@ func (l *schedLoop) workerChanged(w *worker) {
 	l.poke()
 }
 
-// sessionDrained reports that every task of sess has its outcome. Only
-// when sessions wait for workers does the loop act on it (by parking sess),
-// so an uncontended session with one task at a time costs nothing here.
+// sessionDrained reports that every task of sess has its outcome. The loop
+// is woken only when sessions wait for workers (it may park sess then); an
+// uncontended session answering one task at a time costs a map insert.
 func (l *schedLoop) sessionDrained(sess *session.Session) {
+	l.mu.Lock()
+	l.mu.finished[sess] = struct{}{}
+	l.mu.Unlock()
 	if l.contended.Load() {
-		l.sessionChanged(sess)
+		l.poke()
 	}
 }
 
@@ -190,7 +201,12 @@ func (l *schedLoop) apply() {
 	l.mu.sessions = make(map[*session.Session]struct{}, len(sessions))
 	l.mu.workers = make(map[*worker]struct{}, len(workers))
 	l.mu.ended = nil
+	for sess := range l.mu.finished {
+		l.finished[sess] = true
+	}
+	clear(l.mu.finished)
 	l.mu.Unlock()
+	defer l.handOver()
 
 	// Closed sessions first, so that a worker freed below is not bound
 	// to a session that is already gone.
@@ -259,6 +275,43 @@ func (l *schedLoop) starving() bool {
 	return false
 }
 
+// handOver runs after every batch of events: while a session waits for a
+// worker and none is free, sessions that have answered every task give
+// theirs back at once (they are parked until their next task).
+func (l *schedLoop) handOver() {
+	contended := l.waitingNow()
+	l.contended.Store(contended)
+	if !contended {
+		return
+	}
+	for sess := range l.finished {
+		delete(l.finished, sess)
+		id := sess.ID
+		if _, ok := l.known[id]; !ok || l.bound[id] == 0 || l.parked[id] ||
+			sess.Outstanding() != 0 || sess.Inflight() != 0 || sess.Pending() != 0 {
+			continue
+		}
+		l.parked[id] = true
+		l.do(l.sched.SetIdle(id, true))
+	}
+}
+
+// waitingNow is starving over the sessions recorded as waiting.
+func (l *schedLoop) waitingNow() bool {
+	if st := l.sched.Stats(); st.Idle > 0 || st.Bound == 0 {
+		return false
+	}
+	for id := range l.waiting {
+		sess, ok := l.known[id]
+		if !ok || l.bound[id] > 0 || sess.Pending() == 0 {
+			delete(l.waiting, id)
+			continue
+		}
+		return true
+	}
+	return false
+}
+
 func (l *schedLoop) unbound(sessionID string) {
 	if sessionID == "" {
 		return
@@ -285,6 +338,8 @@ func (l *schedLoop) updateSession(sess *session.Session) {
 			delete(l.known, sess.ID)
 			delete(l.drained, sess.ID)
 			delete(l.parked, sess.ID)
+			delete(l.waiting, sess.ID)
+			delete(l.finished, sess)
 			l.do(l.sched.RemoveSession(sess.ID))
 		}
 		return
@@ -302,12 +357,10 @@ func (l *schedLoop) updateSession(sess *session.Session) {
 	pending := sess.Pending()
 	if pending > 0 {
 		delete(l.parked, sess.ID)
-		if st := l.sched.Stats(); l.bound[sess.ID] == 0 && st.Idle == 0 && st.Bound > 0 {
-			l.contended.Store(true)
+		delete(l.finished, sess)
+		if l.bound[sess.ID] == 0 {
+			l.waiting[sess.ID] = true
 		}
-	} else if l.contended.Load() && l.bound[sess.ID] > 0 && sess.Outstanding() == 0 && sess.Inflight() == 0 && l.starving() {
-		// Done for now while others wait: hand its workers over at once.
-		l.parked[sess.ID] = true
 	}
 	l.do(l.sched.SetIdle(sess.ID, sess.Idle() || l.parked[sess.ID]))
 	l.do(l.sched.SetPending(sess.ID, pending))
