@@ -41,3 +41,4 @@ bench:
 	COUNT=$(COUNT) BENCH='$(BENCH)' BENCHTIME='$(BENCHTIME)' ./scripts/bench.sh
 include scripts/gate.mk
 include deploy/deploy.mk
+include scripts/fuzz.mk
