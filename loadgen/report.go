@@ -91,6 +91,16 @@ type RunResult struct {
 // Histogram is the merged latency histogram of the measured tasks.
 func (r *RunResult) Histogram() *stats.Histogram { return r.hist }
 
+// benchValues are the percentiles as Go benchmark metrics.
+func (l Latency) benchValues() []benchfmt.Value {
+	return []benchfmt.Value{
+		{Value: float64(l.P50), Unit: "p50-ns"},
+		{Value: float64(l.P90), Unit: "p90-ns"},
+		{Value: float64(l.P99), Unit: "p99-ns"},
+		{Value: float64(l.P999), Unit: "p999-ns"},
+	}
+}
+
 // Report is the result of Run: the configuration lines and one RunResult
 // per point, in the order of Config.Points.
 type Report struct {
@@ -106,15 +116,10 @@ func (r *Report) Write(w io.Writer, f Format) error {
 	case FormatBench:
 		recs := make([]benchRecord, len(r.Runs))
 		for i, run := range r.Runs {
-			recs[i] = benchRecord{name: run.Name, iters: run.Completed, values: []benchfmt.Value{
-				{Value: run.TasksPerSec, Unit: "tasks/s"},
-				{Value: float64(run.Latency.P50), Unit: "p50-ns"},
-				{Value: float64(run.Latency.P90), Unit: "p90-ns"},
-				{Value: float64(run.Latency.P99), Unit: "p99-ns"},
-				{Value: float64(run.Latency.P999), Unit: "p999-ns"},
-				{Value: float64(run.Errors), Unit: "errors"},
-				{Value: float64(run.Dead), Unit: "dead"},
-			}}
+			values := append([]benchfmt.Value{{Value: run.TasksPerSec, Unit: "tasks/s"}}, run.Latency.benchValues()...)
+			recs[i] = benchRecord{name: run.Name, iters: run.Completed, values: append(values,
+				benchfmt.Value{Value: float64(run.Errors), Unit: "errors"},
+				benchfmt.Value{Value: float64(run.Dead), Unit: "dead"})}
 		}
 		return writeBench(w, r.Labels, recs, map[string]string{"tasks/s": "better=higher", "errors": "assume=exact", "dead": "assume=exact"})
 	}

@@ -174,14 +174,9 @@ func (r *UnaryReport) Write(w io.Writer, f Format) error {
 	case FormatBench:
 		recs := make([]benchRecord, len(r.Runs))
 		for i, run := range r.Runs {
-			recs[i] = benchRecord{name: run.Name, iters: run.Calls, values: []benchfmt.Value{
-				{Value: run.CallsPerSec, Unit: "calls/s"},
-				{Value: float64(run.Latency.P50), Unit: "p50-ns"},
-				{Value: float64(run.Latency.P90), Unit: "p90-ns"},
-				{Value: float64(run.Latency.P99), Unit: "p99-ns"},
-				{Value: float64(run.Latency.P999), Unit: "p999-ns"},
-				{Value: float64(run.Errors), Unit: "errors"},
-			}}
+			values := append([]benchfmt.Value{{Value: run.CallsPerSec, Unit: "calls/s"}}, run.Latency.benchValues()...)
+			recs[i] = benchRecord{name: run.Name, iters: run.Calls, values: append(values,
+				benchfmt.Value{Value: float64(run.Errors), Unit: "errors"})}
 		}
 		return writeBench(w, r.Labels, recs, map[string]string{"calls/s": "better=higher", "errors": "assume=exact"})
 	}

@@ -7,8 +7,8 @@
 package main
 
 import (
-	"github.com/alpcrun/alpcrun/services/daemon"
 	"github.com/alpcrun/alpcrun/services/centralcache"
+	"github.com/alpcrun/alpcrun/services/daemon"
 )
 
 func main() { daemon.Main("central-cache", centralcache.LoadConfig, centralcache.Run) }

@@ -4,19 +4,15 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"slices"
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	pb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
-	"github.com/alpcrun/alpcrun/services/grpctune"
 )
 
 // metadataCodes are the codes a stream may end with on bad metadata.
@@ -37,27 +33,8 @@ func FuzzMetadata(f *testing.F) {
 	f.Add("s1 ", "\xff", "C1", "ü", "\t")
 	f.Add("s1", "w1", "", "a,b", "p")
 
-	srv, err := New(Options{SchedulerInterval: time.Hour, RequireClientID: true})
-	if err != nil {
-		f.Fatal(err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		f.Fatal(err)
-	}
-	g := grpc.NewServer(grpctune.ServerOptions()...)
-	srv.Register(g)
-	go func() { _ = g.Serve(lis) }()
-	cc, err := grpc.NewClient(lis.Addr().String(), append(grpctune.DialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() {
-		cc.Close()
-		g.Stop()
-		srv.Close()
-	})
-	q := pb.NewQueueClient(cc)
+	ts := startServer(f, Options{SchedulerInterval: time.Hour, RequireClientID: true})
+	srv, q := ts.Server, ts.q
 	if _, err := srv.CreateSession(context.Background(), &pb.Session{Id: "s1", App: &pb.App{Id: "a"}, Attributes: &pb.SessionAttributes{ClientId: "c1"}}); err != nil {
 		f.Fatal(err)
 	}

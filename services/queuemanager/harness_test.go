@@ -24,7 +24,7 @@ type testServer struct {
 	q    pb.QueueClient
 }
 
-func startServer(t *testing.T, opts Options) *testServer {
+func startServer(t testing.TB, opts Options) *testServer {
 	t.Helper()
 	if opts.SchedulerInterval == 0 {
 		opts.SchedulerInterval = 20 * time.Millisecond
