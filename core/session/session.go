@@ -121,6 +121,7 @@ type Session struct {
 	notify       func(*Session)
 	drained      func(*Session)
 	exhausted    func(*Task)
+	held         heldIDs
 
 	mu struct {
 		sync.Mutex
@@ -408,6 +409,9 @@ func (s *Session) shutdown() (tasks, results, dead int) {
 	for l := range leases {
 		tasks += l.drop()
 	}
+	s.held.mu.Lock()
+	s.held.ids = nil
+	s.held.mu.Unlock()
 	for _, q := range []queue.Queue{s.tasks, s.results, s.dead} {
 		q.Close()
 	}

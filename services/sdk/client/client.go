@@ -240,17 +240,18 @@ func (c *Client) CreateSession(ctx context.Context, o SessionOptions) (*Session,
 	if err != nil {
 		return nil, mapErr(err)
 	}
-	return c.start(resp.GetId(), attributesOf(resp.GetAttributes()), o), nil
+	return c.start(resp.GetId(), attributesOf(resp.GetAttributes()), o, false), nil
 }
 
 // Attach opens the stream of an existing session, for instance after the
-// client restarted, and receives the results queued for it. Only the SDK
-// fields of o are used; Attributes() is unknown (zero) on such a session, so
-// Update starts from zero values. An unknown id makes Wait fail with
-// ErrNotFound.
+// client restarted, and receives the results queued for it, including those
+// of tasks it did not submit. Only the SDK fields of o are used;
+// Attributes() is unknown (zero) on such a session, so Update starts from
+// zero values. An unknown id makes Wait fail with ErrNotFound: with no
+// AppID in o, a session the queue manager lost is not created anew.
 func (c *Client) Attach(id string, o SessionOptions) (*Session, error) {
 	if id == "" {
 		return nil, fmt.Errorf("%w: session id is required", ErrInvalidArgument)
 	}
-	return c.start(id, Attributes{}, o), nil
+	return c.start(id, Attributes{}, o, true), nil
 }

@@ -43,14 +43,19 @@
 //
 // # Reconnecting
 //
-// When the stream breaks (the connection drops, the queue manager restarts
-// behind a load balancer) the session reopens it with metadata "sessionid"
-// and backoff, and goes on receiving: results that arrived in between are
-// delivered. A batch whose send failed is sent again on the new stream.
-// Batches that were sent but not yet read by the queue manager when the
-// connection dropped are lost with it; their tasks stay in the session's
-// pending set (see Pending) and must be submitted again by the caller, under
-// new ids if the queue manager may have received them.
+// The session keeps every submitted task until its result or dead letter
+// arrives. When the stream breaks (the connection drops, the queue manager
+// restarts behind a load balancer) the session reopens it with metadata
+// "sessionid" and backoff, and submits again every task that was sent and
+// has no answer. The queue manager drops the ids it still holds (queued, at
+// a worker, or answered and not yet sent), so those are answered once, and
+// runs the ones it lost. A queue manager that no longer knows the session
+// after a break (it restarted) gets it created anew under the same id and
+// attributes, then receives everything unanswered. When the stream ends
+// after CloseSend with tasks still unanswered, their dead letters are read
+// (DeadLetters returns them later) and the rest, results lost in transit,
+// run again. A result that arrives twice is delivered once. Resubmitted and
+// Recreated count what recovery did.
 //
 // # Shared data
 //

@@ -10,8 +10,10 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	pb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
 )
@@ -46,6 +48,19 @@ type DeadLetter struct {
 // caller cannot queue unbounded memory.
 const readyLimit = 2
 
+// maxRounds bounds how often a session that ended with tasks unanswered
+// submits them again: results lost with a broken connection come back in
+// one round, so more rounds mean they go elsewhere (another stream of the
+// same session).
+const maxRounds = 5
+
+// pendingTask is a task kept until its answer arrives, to be submitted
+// again if the queue manager may have lost it.
+type pendingTask struct {
+	payload []byte
+	level   *uint32 // the shared-data level it was submitted under
+}
+
 // Reconnect backoff bounds.
 const (
 	minBackoff = 50 * time.Millisecond
@@ -63,6 +78,7 @@ type Session struct {
 	// wake tells the sender there is work (capacity 1: a pending signal
 	// is enough).
 	wake     chan struct{}
+	attached bool // made by Attach: results of tasks it did not submit are delivered too
 	cancel   context.CancelFunc
 	finished chan struct{}
 	err      error // the stream's end; read after finished is closed
@@ -84,24 +100,29 @@ type Session struct {
 		// pending holds the tasks submitted and not yet answered (result
 		// or dead letter read), so they can be submitted again after a
 		// reconnect lost them.
-		pending map[string][]byte
-		done    bool  // CloseSend or Close was called
-		failed  error // the stream ended
+		pending map[string]pendingTask
+		// dead holds dead letters read by the session itself (to tell
+		// them from lost tasks) until DeadLetters returns them.
+		dead        []DeadLetter
+		resubmitted int64 // tasks submitted again after a reconnect
+		recreated   int   // times the session was created anew
+		done        bool  // CloseSend or Close was called
+		failed      error // the stream ended
 		// sharedLevel is the shared-data level of new batches; nil: none.
 		sharedLevel *uint32
 	}
 }
 
-func (c *Client) start(id string, attrs Attributes, o SessionOptions) *Session {
+func (c *Client) start(id string, attrs Attributes, o SessionOptions, attached bool) *Session {
 	o.fillDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Session{c: c, id: id, opts: o, wake: make(chan struct{}, 1), cancel: cancel, finished: make(chan struct{})}
+	s := &Session{c: c, id: id, opts: o, wake: make(chan struct{}, 1), attached: attached, cancel: cancel, finished: make(chan struct{})}
 	if o.OnResult == nil {
 		s.results = make(chan Result, o.ResultBuffer)
 	}
 	s.mu.attrs = attrs
 	s.mu.sharedLevel = o.SharedDataLevel
-	s.mu.pending = make(map[string][]byte)
+	s.mu.pending = make(map[string]pendingTask)
 	s.mu.acc = make([]*pb.Message, 0, o.MaxBatchSize)
 	go s.run(ctx)
 	return s
@@ -145,8 +166,15 @@ func (s *Session) SetSharedDataLevel(level *uint32) {
 		level = &v
 	}
 	s.mu.Lock()
+	if len(s.mu.acc) > 0 {
+		// The open batch keeps the level its tasks were submitted under.
+		s.mu.ready = append(s.mu.ready, s.newBatch(s.mu.acc, s.mu.sharedLevel))
+		s.mu.acc, s.mu.spare = s.mu.spare[:0], nil
+		s.tookLocked()
+	}
 	s.mu.sharedLevel = level
 	s.mu.Unlock()
+	s.signal()
 }
 
 // Submit adds a task to the open batch (see the package doc for when it is
@@ -173,7 +201,7 @@ func (s *Session) Submit(ctx context.Context, id string, payload []byte) error {
 		s.mu.Unlock()
 		return fmt.Errorf("%w: task id %q is already pending", ErrInvalidArgument, id)
 	}
-	s.mu.pending[id] = payload
+	s.mu.pending[id] = pendingTask{payload: payload, level: s.mu.sharedLevel}
 	m := s.messageLocked()
 	m.Id, m.Payload = id, payload
 	s.mu.acc = append(s.mu.acc, m)
@@ -217,11 +245,11 @@ func (s *Session) SubmitBatch(ctx context.Context, tasks []Task) error {
 	}
 	msgs := make([]*pb.Message, len(tasks))
 	for i, t := range tasks {
-		s.mu.pending[t.ID] = t.Payload
+		s.mu.pending[t.ID] = pendingTask{payload: t.Payload, level: s.mu.sharedLevel}
 		msgs[i] = s.messageLocked()
 		msgs[i].Id, msgs[i].Payload = t.ID, t.Payload
 	}
-	s.mu.ready = append(s.mu.ready, s.newBatch(msgs))
+	s.mu.ready = append(s.mu.ready, s.newBatch(msgs, s.mu.sharedLevel))
 	s.mu.Unlock()
 	s.signal()
 	return nil
@@ -265,6 +293,17 @@ func (s *Session) Pending() int {
 
 // DeadLetters reads and removes the session's dead letters queued now.
 func (s *Session) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
+	s.mu.Lock()
+	out := s.mu.dead
+	s.mu.dead = nil
+	s.mu.Unlock()
+	more, err := s.fetchDead(ctx)
+	return append(out, more...), err
+}
+
+// fetchDead streams the dead letters from the queue manager and settles
+// their pending tasks.
+func (s *Session) fetchDead(ctx context.Context) ([]DeadLetter, error) {
 	stream, err := s.c.api.ClientStreamDeadLetters(s.withClientID(ctx), &pb.Session{Id: s.id})
 	if err != nil {
 		return nil, mapErr(err)
@@ -282,13 +321,31 @@ func (s *Session) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
 		for _, m := range b.Messages {
 			d := DeadLetter{ID: m.Id, Payload: m.Payload, Error: m.Error, Attempts: m.Attempts}
 			if p, ok := s.mu.pending[m.Id]; ok {
-				d.Payload = p // workers answer a failure without the payload
+				d.Payload = p.payload // workers answer a failure without the payload
 				delete(s.mu.pending, m.Id)
 			}
 			out = append(out, d)
 		}
 		s.mu.Unlock()
 	}
+}
+
+// Resubmitted is the number of tasks this Session submitted again because a
+// broken stream or a restarted queue manager may have lost them. The queue
+// manager drops those it still holds, so this counts deliveries offered,
+// not tasks run twice.
+func (s *Session) Resubmitted() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mu.resubmitted
+}
+
+// Recreated is the number of times the session was created anew on a
+// queue manager that had lost it (restarted).
+func (s *Session) Recreated() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mu.recreated
 }
 
 // Close stops the stream and closes the session on the queue manager, which
@@ -343,13 +400,14 @@ func (s *Session) messageLocked() *pb.Message {
 	return new(pb.Message)
 }
 
-// newBatch runs under s.mu.
-func (s *Session) newBatch(msgs []*pb.Message) *pb.Batch {
+// newBatch builds a batch of tasks submitted under shared-data level
+// (nil: none).
+func (s *Session) newBatch(msgs []*pb.Message, level *uint32) *pb.Batch {
 	b := &pb.Batch{SessionId: s.id, Priority: s.opts.BatchPriority, Messages: msgs}
-	if s.mu.sharedLevel != nil {
+	if level != nil {
 		use := true
 		b.UseSharedData = &use
-		b.RequiredSharedDataUpdateLevel = s.mu.sharedLevel
+		b.RequiredSharedDataUpdateLevel = level
 	}
 	return b
 }
@@ -378,7 +436,7 @@ func (s *Session) next(ctx context.Context) (b *pb.Batch, eof bool) {
 		n := len(s.mu.acc)
 		full := n >= s.opts.MaxBatchSize || s.mu.done || lingered || s.opts.MaxWait <= 0
 		if n > 0 && full {
-			b = s.newBatch(s.mu.acc)
+			b = s.newBatch(s.mu.acc, s.mu.sharedLevel)
 			s.mu.acc, s.mu.spare = s.mu.spare[:0], nil
 			s.tookLocked()
 			s.mu.Unlock()
@@ -445,16 +503,30 @@ func (s *Session) run(ctx context.Context) {
 }
 
 // loop opens the stream, and reopens it with backoff while it breaks for
-// reasons worth retrying.
+// reasons worth retrying. After a break it submits again the tasks that
+// were sent and not answered: the queue manager drops those it still holds
+// and runs the ones it lost. A session the queue manager no longer knows
+// after a break (it restarted) is created anew under the same id.
 func (s *Session) loop(ctx context.Context) error {
 	var carry *pb.Batch // a batch whose send failed, for the next stream
 	var down time.Time  // when the stream was last found broken; zero while healthy
 	backoff := minBackoff
+	broken := false // the last stream broke: a NOT_FOUND now means the session was lost
+	rounds := 0
 	for {
 		opened := time.Now()
 		healthy, err := s.stream(ctx, &carry)
 		if err == nil {
-			return nil
+			// The queue manager answered all it holds. What is still
+			// pending is a dead letter not yet read, or a result lost in
+			// transit: the latter runs again.
+			if rounds++; rounds > maxRounds {
+				return fmt.Errorf("%w: %d tasks still without an answer after %d rounds", ErrUnavailable, s.Pending(), maxRounds)
+			}
+			if n, err := s.settleLost(ctx); err != nil || n == 0 {
+				return err
+			}
+			continue
 		}
 		if ctx.Err() != nil || s.c.conn.GetState() == connectivity.Shutdown {
 			return ErrClosed
@@ -465,9 +537,14 @@ func (s *Session) loop(ctx context.Context) error {
 		if down.IsZero() {
 			down = time.Now()
 		}
-		if !retryable(err) || s.opts.ReconnectTimeout < 0 || time.Since(down) > s.opts.ReconnectTimeout {
+		if status.Code(err) == codes.NotFound && broken && !healthy && s.opts.AppID != "" {
+			err = s.recreate(ctx)
+		}
+		if err != nil && (!retryable(err) || s.opts.ReconnectTimeout < 0 || time.Since(down) > s.opts.ReconnectTimeout) {
 			return mapErr(err)
 		}
+		broken = true
+		s.resubmit(carry)
 		t := time.NewTimer(backoff/2 + rand.N(backoff/2+1))
 		select {
 		case <-t.C:
@@ -477,6 +554,90 @@ func (s *Session) loop(ctx context.Context) error {
 		}
 		backoff = min(2*backoff, maxBackoff)
 	}
+}
+
+// recreate creates the session again, under its id and attributes, on a
+// queue manager that lost it; nil means the stream can be reopened.
+func (s *Session) recreate(ctx context.Context) error {
+	attrs := s.Attributes()
+	_, err := s.c.api.CreateSession(s.withClientID(ctx), &pb.Session{Id: s.id, App: &pb.App{Id: s.opts.AppID}, Attributes: attrs.proto()})
+	if err != nil && status.Code(err) != codes.AlreadyExists {
+		return err
+	}
+	s.mu.Lock()
+	s.mu.recreated++
+	s.mu.Unlock()
+	return nil
+}
+
+// settleLost runs after a clean end of the stream with tasks pending: it
+// reads the dead letters (kept for DeadLetters) and submits the rest
+// again, returning how many.
+func (s *Session) settleLost(ctx context.Context) (int, error) {
+	if s.Pending() == 0 {
+		return 0, nil
+	}
+	dead, err := s.fetchDead(ctx)
+	s.mu.Lock()
+	s.mu.dead = append(s.mu.dead, dead...)
+	s.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	return s.resubmit(nil), nil
+}
+
+// resubmit queues again, ahead of new work, every pending task that is not
+// waiting to be sent (in the open batch, a ready batch or carry).
+func (s *Session) resubmit(carry *pb.Batch) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	local := make(map[string]struct{}, len(s.mu.acc))
+	for _, m := range s.mu.acc {
+		local[m.Id] = struct{}{}
+	}
+	for _, b := range s.mu.ready {
+		for _, m := range b.Messages {
+			local[m.Id] = struct{}{}
+		}
+	}
+	if carry != nil {
+		for _, m := range carry.Messages {
+			local[m.Id] = struct{}{}
+		}
+	}
+	// Batches by shared-data level, so each task keeps its own.
+	var again []*pb.Batch
+	open := map[uint32]*pb.Batch{}
+	var noLevel *pb.Batch
+	n := 0
+	for id, p := range s.mu.pending {
+		if _, ok := local[id]; ok {
+			continue
+		}
+		var b *pb.Batch
+		if p.level == nil {
+			b = noLevel
+		} else {
+			b = open[*p.level]
+		}
+		if b == nil || len(b.Messages) >= s.opts.MaxBatchSize {
+			b = s.newBatch(make([]*pb.Message, 0, min(s.opts.MaxBatchSize, len(s.mu.pending))), p.level)
+			again = append(again, b)
+			if p.level == nil {
+				noLevel = b
+			} else {
+				open[*p.level] = b
+			}
+		}
+		b.Messages = append(b.Messages, &pb.Message{Id: id, Payload: p.payload})
+		n++
+	}
+	if n > 0 {
+		s.mu.ready = append(again, s.mu.ready...)
+		s.mu.resubmitted += int64(n)
+	}
+	return n
 }
 
 // withClientID adds metadata "clientid": a queue manager running with
@@ -545,12 +706,18 @@ func (s *Session) receive(ctx context.Context, stream grpc.BidiStreamingClient[p
 			return healthy, err
 		}
 		healthy = true
+		// A task answered twice (it ran again after a reconnect while its
+		// first result was on the way) is delivered once.
 		s.mu.Lock()
+		msgs := b.Messages[:0]
 		for _, m := range b.Messages {
-			delete(s.mu.pending, m.Id)
+			if _, ok := s.mu.pending[m.Id]; ok || s.attached {
+				delete(s.mu.pending, m.Id)
+				msgs = append(msgs, m)
+			}
 		}
 		s.mu.Unlock()
-		for _, m := range b.Messages {
+		for _, m := range msgs {
 			r := Result{ID: m.Id, Payload: m.Payload, Attempts: m.Attempts}
 			if s.results == nil {
 				s.opts.OnResult(r)

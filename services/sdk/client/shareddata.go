@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"os"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -37,6 +39,20 @@ var ErrLevelMismatch = errors.New("client: shared data level mismatch")
 type SharedData struct {
 	conn *grpc.ClientConn
 	api  pb.CacheClient
+
+	mu struct {
+		sync.Mutex
+		// owned is the last data this client wrote per session, so it can
+		// be written again to a cache that lost it (restarted).
+		owned map[string]owned
+	}
+	restored atomic.Int64
+}
+
+type owned struct {
+	level   uint32
+	payload []byte
+	ttl     time.Duration
 }
 
 // DialSharedData connects to the cache at addr (empty: the address in
@@ -71,24 +87,109 @@ func ttlOf(ttl time.Duration) *durationpb.Duration {
 // modified until Set returns. ErrAlreadyExists if the session has some.
 func (c *SharedData) Set(ctx context.Context, sessionID string, level uint32, payload []byte, ttl time.Duration) error {
 	_, err := c.api.SetSharedData(ctx, &pb.SharedData{SessionId: sessionID, UpdateLevel: &level, Payload: payload, Ttl: ttlOf(ttl)})
+	if err == nil {
+		c.own(sessionID, owned{level, payload, ttl})
+	}
 	return mapCacheErr(err)
+}
+
+func (c *SharedData) own(sessionID string, o owned) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.mu.owned == nil {
+		c.mu.owned = make(map[string]owned)
+	}
+	c.mu.owned[sessionID] = o
+}
+
+// restore writes the session's owned data again after the cache answered
+// NOT_FOUND for it; false when this client owns none.
+func (c *SharedData) restore(ctx context.Context, sessionID string) (bool, error) {
+	c.mu.Lock()
+	o, ok := c.mu.owned[sessionID]
+	c.mu.Unlock()
+	if !ok {
+		return false, nil
+	}
+	_, err := c.api.SetSharedData(ctx, &pb.SharedData{SessionId: sessionID, UpdateLevel: &o.level, Payload: o.payload, Ttl: ttlOf(o.ttl)})
+	if err != nil && status.Code(err) != codes.AlreadyExists {
+		return false, mapCacheErr(err)
+	}
+	c.restored.Add(1)
+	return true, nil
+}
+
+// Restored is the number of times data this client owns was written again
+// to a cache that had lost it.
+func (c *SharedData) Restored() int64 { return c.restored.Load() }
+
+// Keep checks every interval that the cache still holds the data this
+// client wrote (Set, Update) and writes it again where it does not, so
+// that workers find it after the central cache restarted; it returns when
+// ctx ends. The check sends no payload: an update to the level already
+// stored is refused with FAILED_PRECONDITION when the data is there and
+// NOT_FOUND when it is gone.
+func (c *SharedData) Keep(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return
+		}
+		c.mu.Lock()
+		levels := make(map[string]uint32, len(c.mu.owned))
+		for id, o := range c.mu.owned {
+			levels[id] = o.level
+		}
+		c.mu.Unlock()
+		for id, level := range levels {
+			_, err := c.api.UpdateSharedData(ctx, &pb.SharedData{SessionId: id, UpdateLevel: &level})
+			if status.Code(err) == codes.NotFound {
+				_, _ = c.restore(ctx, id) // a failure is retried at the next tick
+			}
+		}
+	}
 }
 
 // Update replaces the session's shared data with payload at the next level
 // (the stored one + 1), which it returns, and restarts its TTL.
 // ErrNotFound if the session has none.
+// If the cache lost data this client owns (NOT_FOUND), the owned data is
+// written again first.
 func (c *SharedData) Update(ctx context.Context, sessionID string, payload []byte, ttl time.Duration) (uint32, error) {
-	st, err := c.api.UpdateSharedData(ctx, &pb.SharedData{SessionId: sessionID, Payload: payload, Ttl: ttlOf(ttl)})
+	req := &pb.SharedData{SessionId: sessionID, Payload: payload, Ttl: ttlOf(ttl)}
+	st, err := c.api.UpdateSharedData(ctx, req)
+	if status.Code(err) == codes.NotFound {
+		if ok, rerr := c.restore(ctx, sessionID); ok {
+			st, err = c.api.UpdateSharedData(ctx, req)
+		} else if rerr != nil {
+			return 0, rerr
+		}
+	}
 	if err != nil {
 		return 0, mapCacheErr(err)
 	}
+	c.own(sessionID, owned{st.GetUpdateLevel(), payload, ttl})
 	return st.GetUpdateLevel(), nil
 }
 
 // UpdateTo is Update to a chosen level, which must be above the stored one
 // (ErrLevelMismatch otherwise).
 func (c *SharedData) UpdateTo(ctx context.Context, sessionID string, level uint32, payload []byte, ttl time.Duration) error {
-	_, err := c.api.UpdateSharedData(ctx, &pb.SharedData{SessionId: sessionID, UpdateLevel: &level, Payload: payload, Ttl: ttlOf(ttl)})
+	req := &pb.SharedData{SessionId: sessionID, UpdateLevel: &level, Payload: payload, Ttl: ttlOf(ttl)}
+	_, err := c.api.UpdateSharedData(ctx, req)
+	if status.Code(err) == codes.NotFound {
+		if ok, rerr := c.restore(ctx, sessionID); ok {
+			_, err = c.api.UpdateSharedData(ctx, req)
+		} else if rerr != nil {
+			return rerr
+		}
+	}
+	if err == nil {
+		c.own(sessionID, owned{level, payload, ttl})
+	}
 	return mapCacheErr(err)
 }
 
@@ -114,6 +215,9 @@ func (c *SharedData) Newest(ctx context.Context, sessionID string) ([]byte, uint
 
 // Delete removes the session's shared data; ErrNotFound if it has none.
 func (c *SharedData) Delete(ctx context.Context, sessionID string) error {
+	c.mu.Lock()
+	delete(c.mu.owned, sessionID)
+	c.mu.Unlock()
 	_, err := c.api.DeleteSharedData(ctx, &pb.SharedData{SessionId: sessionID})
 	return mapCacheErr(err)
 }

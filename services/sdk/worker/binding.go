@@ -7,9 +7,12 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	pb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
 )
@@ -165,11 +168,31 @@ func (w *Worker) sharedData(ctx context.Context, sessionID string, level uint32)
 	if w.cfg.shared == nil {
 		return nil, fmt.Errorf("worker: the batch needs shared data level %d but the worker has no SharedDataSource", level)
 	}
-	v, err := w.cfg.shared.Get(ctx, sessionID, level)
-	if err != nil {
+	deadline := time.Now().Add(w.cfg.sharedWait)
+	backoff := 10 * time.Millisecond
+	for {
+		v, err := w.cfg.shared.Get(ctx, sessionID, level)
+		if err == nil {
+			return v, nil
+		}
+		// Missing data may be on its way back (a restarted cache refilled
+		// by its owner), an unreachable cache may come back: retry both
+		// until the deadline rather than fail every task at once.
+		switch status.Code(err) {
+		case codes.NotFound, codes.Unavailable:
+			if time.Now().Add(backoff).Before(deadline) {
+				t := time.NewTimer(backoff)
+				select {
+				case <-t.C:
+					backoff = min(2*backoff, time.Second)
+					continue
+				case <-ctx.Done():
+					t.Stop()
+				}
+			}
+		}
 		return nil, fmt.Errorf("worker: shared data level %d: %w", level, err)
 	}
-	return v, nil
 }
 
 // do runs a job on a slot; the job that completes its batch answers it.

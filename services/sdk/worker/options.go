@@ -39,6 +39,7 @@ type config struct {
 	extra       []grpc.DialOption
 	heartbeat   time.Duration
 	shared      SharedDataSource
+	sharedWait  time.Duration
 	log         *slog.Logger
 	onState     func(Event)
 	err         error // from an option, reported by New
@@ -53,6 +54,7 @@ func defaultConfig() config {
 		apiKey:      os.Getenv(auth.EnvAPIKey),
 		creds:       insecure.NewCredentials(),
 		heartbeat:   DefaultHeartbeat,
+		sharedWait:  DefaultSharedDataWait,
 		log:         slog.New(slog.DiscardHandler),
 	}
 	if c.node == "" {
@@ -123,6 +125,20 @@ func WithHeartbeat(d time.Duration) Option {
 			c.heartbeat = d
 		}
 	}
+}
+
+// DefaultSharedDataWait is how long a batch waits for shared data that its
+// source reports missing (NOT_FOUND) or unreachable (UNAVAILABLE): long
+// enough for a restarted cache to be refilled by its owner's
+// client.SharedData.Keep, short enough that a session without shared data
+// fails its batches soon.
+const DefaultSharedDataWait = 15 * time.Second
+
+// WithSharedDataWait sets how long a batch retries shared data that is
+// missing or unreachable before its tasks fail (0: no retry). Default
+// DefaultSharedDataWait.
+func WithSharedDataWait(d time.Duration) Option {
+	return func(c *config) { c.sharedWait = max(d, 0) }
 }
 
 // WithSharedData sets where batches that use shared data get it, typically
