@@ -42,3 +42,4 @@ bench:
 include scripts/gate.mk
 include deploy/deploy.mk
 include scripts/fuzz.mk
+include scripts/loadgen.mk

@@ -95,6 +95,11 @@ type Config struct {
 	// started with --task sleep:TaskDuration); it only labels the runs.
 	TaskDuration time.Duration
 
+	// Count is the number of passes over the matrix (0: one). Each pass
+	// runs every point once, so that a slow spell of a shared machine
+	// hits every point alike, and benchstat gets Count samples per point.
+	Count int
+
 	// Tasks is the number of measured tasks per point (over all
 	// sessions); 0: bounded by Duration only.
 	Tasks int
@@ -169,6 +174,9 @@ func (c *Config) Validate() error {
 				break
 			}
 		}
+	}
+	if c.Count < 0 {
+		p.add("count must not be negative, got %d", c.Count)
 	}
 	if c.Tasks < 0 || c.WarmupTasks < 0 {
 		p.add("tasks and warm-up tasks must not be negative")

@@ -83,11 +83,12 @@ func TestValidate(t *testing.T) {
 	c.Rate = []float64{-1}
 	c.Tasks, c.Duration = 0, 0
 	c.CertFile = "x"
+	c.Count = -1
 	err := c.Validate()
 	if err == nil {
 		t.Fatal("bad config accepted")
 	}
-	for _, want := range []string{"batch must be at least 1", "inflight 50 is below batch 100", "rate must be positive", "needs a bound", "need tls"} {
+	for _, want := range []string{"batch must be at least 1", "inflight 50 is below batch 100", "rate must be positive", "needs a bound", "need tls", "count must not be negative"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("%q lacks %q", err, want)
 		}

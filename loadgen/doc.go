@@ -19,6 +19,9 @@
 // The list fields of Config (sessions, batch, payload, shared data, in-flight
 // window, rate) expand to their cartesian product; Run runs the points one
 // after another, each on fresh sessions, and reports one RunResult per point.
+// With Count > 1 the whole matrix runs Count times over (pass 1 of every
+// point, then pass 2, ...), so that benchstat gets Count samples per point
+// and a slow spell of a shared machine hits every point alike.
 //
 // # Closed and open loop
 //

@@ -236,6 +236,55 @@ func checkFormats(t *testing.T, rep loadgen.Report) {
 	}
 }
 
+// TestPasses: Count passes run the matrix over and over, point by point,
+// and the bench format holds one sample per pass of each point under the
+// same name, as benchstat wants them.
+func TestPasses(t *testing.T) {
+	s := startStack(t)
+	s.startWorkers(t, 1, echo)
+	cfg := s.config()
+	cfg.Batch, cfg.Inflight = []int{1, 10}, []int{20}
+	cfg.Tasks, cfg.WarmupTasks, cfg.Count = 100, 0, 3
+	rep, err := loadgen.Run(testCtx(t), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	points := cfg.Points()
+	if len(rep.Runs) != 3*len(points) {
+		t.Fatalf("%d runs, want %d", len(rep.Runs), 3*len(points))
+	}
+	for i, r := range rep.Runs {
+		if want := points[i%len(points)].Name(); r.Name != want || r.Pass != i/len(points)+1 {
+			t.Errorf("run %d is %s pass %d, want %s pass %d", i, r.Name, r.Pass, want, i/len(points)+1)
+		}
+	}
+	checkExact(t, rep, 100)
+
+	var buf bytes.Buffer
+	if err := rep.Write(&buf, loadgen.FormatBench); err != nil {
+		t.Fatal(err)
+	}
+	samples := map[string]int{}
+	rd := benchfmt.NewReader(&buf, "passes.txt")
+	for rd.Scan() {
+		if r, ok := rd.Result().(*benchfmt.Result); ok {
+			samples[string(r.Name.Full())]++
+		}
+	}
+	for _, p := range points {
+		if samples[p.Name()] != 3 {
+			t.Errorf("%s: %d samples, want 3 (%v)", p.Name(), samples[p.Name()], samples)
+		}
+	}
+	buf.Reset()
+	if err := rep.Write(&buf, loadgen.FormatSummary); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), "pass") {
+		t.Errorf("summary of several passes has no pass column:\n%s", buf.String())
+	}
+}
+
 // TestSharedData: every batch requires the session's shared data, which
 // the workers check.
 func TestSharedData(t *testing.T) {

@@ -64,6 +64,9 @@ type RunResult struct {
 	Name  string `json:"name"`
 	Mode  string `json:"mode"`
 	Point Point  `json:"point"`
+	// Pass is the pass over the matrix this run belongs to, from 1
+	// (Config.Count).
+	Pass int `json:"pass"`
 	// Sent and Completed are the measured tasks submitted and answered.
 	Sent       int64 `json:"sent"`
 	Completed  int64 `json:"completed"`
@@ -123,17 +126,28 @@ func (r *Report) Write(w io.Writer, f Format) error {
 		}
 		return writeBench(w, r.Labels, recs, map[string]string{"tasks/s": "better=higher", "errors": "assume=exact", "dead": "assume=exact"})
 	}
+	// With several passes a pass column tells a point's runs apart.
+	passes := slices.ContainsFunc(r.Runs, func(run RunResult) bool { return run.Pass > 1 })
+	header := []string{"run", "tasks", "tasks/s", "p50", "p90", "p99", "p99.9", "max", "errors", "dead"}
+	if passes {
+		header = slices.Insert(header, 1, "pass")
+	}
 	rows := make([][]string, len(r.Runs))
 	var notes []string
 	for i, run := range r.Runs {
 		l := run.Latency
-		rows[i] = []string{strings.TrimPrefix(run.Name, "Loadgen/"), fmt.Sprint(run.Completed), fmt.Sprintf("%.0f", run.TasksPerSec),
+		name := strings.TrimPrefix(run.Name, "Loadgen/")
+		rows[i] = []string{name, fmt.Sprint(run.Completed), fmt.Sprintf("%.0f", run.TasksPerSec),
 			short(l.P50), short(l.P90), short(l.P99), short(l.P999), short(l.Max), fmt.Sprint(run.Errors), fmt.Sprint(run.Dead)}
+		if passes {
+			rows[i] = slices.Insert(rows[i], 1, fmt.Sprint(run.Pass))
+			name += fmt.Sprintf(" (pass %d)", run.Pass)
+		}
 		for _, e := range run.ErrorSamples {
-			notes = append(notes, rows[i][0]+": "+e)
+			notes = append(notes, name+": "+e)
 		}
 	}
-	return writeTable(w, r.Labels, []string{"run", "tasks", "tasks/s", "p50", "p90", "p99", "p99.9", "max", "errors", "dead"}, rows, notes)
+	return writeTable(w, r.Labels, header, rows, notes)
 }
 
 // benchRecord is one benchmark line.

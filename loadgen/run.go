@@ -26,7 +26,8 @@ const (
 	maxErrorSamples = 5
 )
 
-// Run runs every point of cfg's matrix in turn and reports them. Failures of
+// Run runs every point of cfg's matrix in turn, Count times over, and
+// reports them. Failures of
 // tasks are counted in the report, not returned; Run returns an error when
 // the configuration is invalid or a point cannot start (no queue manager, a
 // session refused). When ctx ends, the point under way stops early, is
@@ -37,15 +38,19 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		return Report{}, err
 	}
 	rep := Report{Labels: cfg.labels()}
-	points := cfg.Points()
-	for i, p := range points {
-		r, err := runPoint(ctx, &cfg, p, fmt.Sprintf("[%d/%d]", i+1, len(points)))
-		if err != nil {
-			return rep, err
-		}
-		rep.Runs = append(rep.Runs, r)
-		if ctx.Err() != nil {
-			return rep, ctx.Err()
+	points, passes := cfg.Points(), max(cfg.Count, 1)
+	for pass := 1; pass <= passes; pass++ {
+		for i, p := range points {
+			n := (pass-1)*len(points) + i + 1
+			r, err := runPoint(ctx, &cfg, p, fmt.Sprintf("[%d/%d]", n, passes*len(points)))
+			if err != nil {
+				return rep, err
+			}
+			r.Pass = pass
+			rep.Runs = append(rep.Runs, r)
+			if ctx.Err() != nil {
+				return rep, ctx.Err()
+			}
 		}
 	}
 	return rep, nil

@@ -4,14 +4,22 @@
 //
 //	worker --task echo &   # as many as the cluster should have
 //	loadgen --batch 1,10,100 --inflight 1000 --tasks 100000 --format bench > new.txt
+//	loadgen --batch 1,100 --duration 2s --tasks 0 --count 6 --format bench --out new.txt
 //	loadgen --rate 5000,10000 --duration 30s --warmup 5s
 //	loadgen unary --calls CreateSession --concurrency 1,50 --total 10000
 //	benchstat old.txt new.txt
 //
 // The workers must run the task the run assumes: --task echo, or --task
-// sleep:D with --task-duration D. The addresses come from the flags, else
-// $METALCORE_QUEUE_MANAGER_ADDR and $METALCORE_CENTRAL_CACHE_ADDR, else
-// localhost:1337 and localhost:2337; the API key from $METALCORE_API_KEY.
+// sleep:D with --task-duration D. The bench format's "target:" line is the
+// queue manager's address unless --label target=NAME names it; name it when
+// runs against a cluster whose address changes (compose publishes random
+// ports) are to be compared, since benchstat puts files whose configuration
+// lines differ in separate tables. scripts/loadgen-compare.sh (make
+// loadgen-up, make loadgen-compose) runs it against a cluster it starts.
+//
+// The addresses come from the flags, else $METALCORE_QUEUE_MANAGER_ADDR
+// and $METALCORE_CENTRAL_CACHE_ADDR, else localhost:1337 and
+// localhost:2337; the API key from $METALCORE_API_KEY.
 package main
 
 import (
@@ -37,6 +45,7 @@ func main() {
 // common binds the flags both modes share.
 type common struct {
 	format string
+	out    string
 	labels []loadgen.Label
 }
 
@@ -48,6 +57,7 @@ func bindCommon(fs *flag.FlagSet, t *loadgen.Target, c *common) {
 	fs.StringVar(&t.CertFile, "cert", "", "client certificate, for mutual TLS")
 	fs.StringVar(&t.KeyFile, "key", "", "client key, for mutual TLS")
 	fs.StringVar(&c.format, "format", "summary", "output: summary, json or bench (Go benchmark format)")
+	fs.StringVar(&c.out, "out", "", "write the report to this file instead of stdout; stdout then gets the summary (unless --format is summary)")
 	label := func(key string) func(string) error {
 		return func(v string) error { c.labels = append(c.labels, loadgen.Label{Key: key, Value: v}); return nil }
 	}
@@ -68,23 +78,35 @@ func run(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if len(args) > 0 && args[0] == "unary" {
-		cfg, f, err := parseUnary(args[1:])
+		cfg, c, err := parseUnary(args[1:])
 		if err != nil {
 			return err
 		}
 		rep, err := loadgen.RunUnary(ctx, cfg)
-		return output(&rep, len(rep.Runs), f, err)
+		return output(&rep, len(rep.Runs), c, os.Stdout, err)
 	}
-	cfg, f, err := parseRun(args)
+	cfg, c, err := parseRun(args)
 	if err != nil {
 		return err
 	}
 	cfg.Progress, cfg.Terminal = os.Stderr, isTerminal(os.Stderr)
 	rep, err := loadgen.Run(ctx, cfg)
-	return output(&rep, len(rep.Runs), f, err)
+	return output(&rep, len(rep.Runs), c, os.Stdout, err)
 }
 
-func parseRun(args []string) (loadgen.Config, loadgen.Format, error) {
+// options are the parsed output flags.
+type options struct {
+	format loadgen.Format
+	out    string
+}
+
+// finish checks the output flags once fs has parsed them.
+func (c *common) finish() (options, error) {
+	f, err := loadgen.ParseFormat(c.format)
+	return options{format: f, out: c.out}, err
+}
+
+func parseRun(args []string) (loadgen.Config, options, error) {
 	cfg, c := loadgen.DefaultConfig(), common{}
 	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
 	bindCommon(fs, &cfg.Target, &c)
@@ -96,6 +118,7 @@ func parseRun(args []string) (loadgen.Config, loadgen.Format, error) {
 	list(fs, &cfg.Inflight, "inflight", "closed loop: unanswered tasks per session (list, default 1000 without --rate)", loadgen.ParseInts)
 	list(fs, &cfg.Rate, "rate", "open loop: tasks/s over all sessions (list)", loadgen.ParseFloats)
 	fs.DurationVar(&cfg.TaskDuration, "task-duration", 0, "what a task takes on the workers (start them with --task sleep:D); a label")
+	fs.IntVar(&cfg.Count, "count", 1, "passes over the whole matrix, one run of each point per pass: benchstat's samples")
 	fs.IntVar(&cfg.Tasks, "tasks", cfg.Tasks, "measured tasks per run, 0: --duration only")
 	fs.DurationVar(&cfg.Duration, "duration", 0, "measured time per run, 0: --tasks only")
 	fs.DurationVar(&cfg.Warmup, "warmup", 0, "warm-up time per run, not recorded")
@@ -103,14 +126,14 @@ func parseRun(args []string) (loadgen.Config, loadgen.Format, error) {
 	fs.DurationVar(&cfg.DrainTimeout, "drain", cfg.DrainTimeout, "wait this long for the last results of a run")
 	fs.DurationVar(&cfg.ProgressInterval, "progress", 0, "progress line interval (default 250ms on a terminal, 5s otherwise)")
 	if err := fs.Parse(args); err != nil {
-		return cfg, "", err
+		return cfg, options{}, err
 	}
 	cfg.Labels = c.labels
-	f, err := loadgen.ParseFormat(c.format)
-	return cfg, f, err
+	o, err := c.finish()
+	return cfg, o, err
 }
 
-func parseUnary(args []string) (loadgen.UnaryConfig, loadgen.Format, error) {
+func parseUnary(args []string) (loadgen.UnaryConfig, options, error) {
 	cfg, c := loadgen.DefaultUnaryConfig(), common{}
 	fs := flag.NewFlagSet("loadgen unary", flag.ContinueOnError)
 	bindCommon(fs, &cfg.Target, &c)
@@ -127,23 +150,40 @@ func parseUnary(args []string) (loadgen.UnaryConfig, loadgen.Format, error) {
 	fs.IntVar(&cfg.SharedDataSize, "shared", cfg.SharedDataSize, "bytes of shared data GetSharedData reads")
 	fs.BoolVar(&cfg.Reflection, "reflection", false, "get the service descriptors by gRPC reflection, not from the binary")
 	if err := fs.Parse(args); err != nil {
-		return cfg, "", err
+		return cfg, options{}, err
 	}
 	cfg.Labels = c.labels
-	f, err := loadgen.ParseFormat(c.format)
-	return cfg, f, err
+	o, err := c.finish()
+	return cfg, o, err
 }
 
-// output prints what was measured, also when a run was interrupted.
+// output writes what was measured, also when a run was interrupted: the
+// report to stdout, or to o.out and then the summary to stdout.
 func output(rep interface {
 	Write(io.Writer, loadgen.Format) error
-}, runs int, f loadgen.Format, err error) error {
-	if runs > 0 {
-		if werr := rep.Write(os.Stdout, f); werr != nil && err == nil {
-			err = werr
+}, runs int, o options, stdout io.Writer, err error) error {
+	if runs == 0 {
+		return err
+	}
+	var errs []error
+	if o.out == "" {
+		errs = append(errs, rep.Write(stdout, o.format))
+	} else {
+		errs = append(errs, writeFile(o.out, func(w io.Writer) error { return rep.Write(w, o.format) }))
+		if o.format != loadgen.FormatSummary {
+			errs = append(errs, rep.Write(stdout, loadgen.FormatSummary))
 		}
 	}
-	return err
+	return errors.Join(append([]error{err}, errs...)...)
+}
+
+func writeFile(name string, write func(io.Writer) error) error {
+	f, err := os.Create(name)
+	if err != nil {
+		return err
+	}
+	err = write(f)
+	return errors.Join(err, f.Close())
 }
 
 func isTerminal(f *os.File) bool {
