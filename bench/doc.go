@@ -1,9 +1,14 @@
 // Package bench holds the end-to-end benchmarks: client → system →
 // workers → client in one process over loopback TCP, for the queue manager
-// with each queue kind and for a raw gRPC relay, the limit they are read
-// against (SPEC §11).
+// with each queue kind and scheduler policy, with and without shared data,
+// and for a raw gRPC relay, the limit they are read against (SPEC §11).
 //
-//	go test -run '^$' -bench 'BenchmarkE2E' -count 10 ./bench
+//	go test -run '^$' -bench 'BenchmarkE2EMatrix' -count 10 ./bench
+//
+// BenchmarkE2EMatrix is what make bench runs: the rows of e2ePlan
+// (grid_test.go), E2E_GRID=small by default, full for the whole cross
+// product. BenchmarkE2E is its subset at the default policy without shared
+// data, under the names make gate uses.
 //
 // # Pieces
 //
@@ -12,7 +17,11 @@
 //     to the next worker stream (round robin) and each result batch straight
 //     back: what is left is the cost of gRPC and protobuf.
 //   - Echo is the worker every system uses, so that only the middle
-//     differs: it sends each task batch back as its result batch.
+//     differs: it sends each task batch back as its result batch. With
+//     Shape.Shared, every batch requires the session's shared data and
+//     each worker reads it first (SharedData.EchoShared) through its own
+//     worker SDK NodeCache, over one node cache and one central cache in
+//     this process: the relay's workers as the queue manager's.
 //   - Run is the client: a closed loop that keeps Shape.Inflight batches
 //     unanswered, task i having message id strconv.Itoa(i). Send times stay
 //     on the driver side, one per batch; a task's latency runs from its
@@ -25,8 +34,7 @@
 //
 // A system is a Starter: it builds the system for a Shape, waits until all
 // its workers are attached, returns the client's ClientStream, and
-// registers its teardown with tb.Cleanup. BenchmarkE2E runs every entry of
-// its impls table, so a queue-manager system is one more entry.
+// registers its teardown with tb.Cleanup: StartRelay, StartQueueManager.
 //
 // # Metrics
 //
@@ -41,5 +49,6 @@
 // With a window of Inflight batches, a saturated system's latency is
 // mostly the window's queueing (Little's law: tasks in flight over
 // tasks/s), so latencies are compared at equal windows; the inflight=1
-// shape is the idle round trip.
+// shape is the idle round trip. Windows are capped at 64 MiB of tasks
+// (maxInflightBytes), which the names show as a smaller inflight.
 package bench

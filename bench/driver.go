@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/alpcrun/alpcrun/core/stats"
 	alpcrunpb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
@@ -26,9 +27,15 @@ type Shape struct {
 	// Inflight caps the batches sent and not yet fully answered: the
 	// driver is a closed loop with this window.
 	Inflight int
+	// Shared makes every batch require the session's shared data (level
+	// 0), which each worker reads through its node cache (SharedData).
+	Shared bool
 }
 
-// Name is the shape's benchmark path, e.g. "workers=4/batch=100/payload=64/inflight=32".
+// Name is the shape's benchmark path, e.g.
+// "workers=4/batch=100/payload=64/inflight=32". It leaves Shared out: the
+// benchmarks that vary it name it themselves, so that the rows of
+// BenchmarkE2E, all without shared data, keep their names.
 func (s Shape) Name() string {
 	return fmt.Sprintf("workers=%d/batch=%d/payload=%d/inflight=%d", s.Workers, s.Batch, s.Payload, s.Inflight)
 }
@@ -122,6 +129,9 @@ type driver struct {
 // here (no stats handler, no binary log) holds the message afterwards.
 func (d *driver) send(ctx context.Context) {
 	b := &alpcrunpb.Batch{SessionId: d.session}
+	if d.shape.Shared {
+		b.UseSharedData, b.RequiredSharedDataUpdateLevel = proto.Bool(true), proto.Uint32(0)
+	}
 	msgs := make([]alpcrunpb.Message, d.shape.Batch)
 	ptrs := make([]*alpcrunpb.Message, d.shape.Batch)
 	for i := range msgs {

@@ -14,21 +14,9 @@ import (
 // (grpctune's doc.go).
 var tuned = Transport{Server: grpctune.ServerOptions(), Dial: grpctune.DialOptions()}
 
-// impls are the systems BenchmarkE2E compares, as impl=Name: the relay
-// first, so that every run measures the limit next to the systems judged
-// against it, then the queue manager with each queue kind, all on the same
-// transport.
-var impls = func() []Impl {
-	out := []Impl{{Name: "relay", Start: StartRelay(tuned)}}
-	for _, k := range queue.Kinds() {
-		out = append(out, Impl{Name: string(k), Start: StartQueueManager(k, tuned)})
-	}
-	return out
-}()
-
-// The throughput grid: every combination runs with inflightPerWorker
-// batches per worker in flight. E2E_GRID=full widens it (grid_test.go).
-var e2eWorkers, e2eBatches, e2ePayloads = e2eGrid(os.Getenv("E2E_GRID"))
+// e2eRows are the rows of the end-to-end benchmarks for E2E_GRID
+// (grid_test.go).
+var e2eRows = e2ePlan(os.Getenv("E2E_GRID"))
 
 // inflightPerWorker saturates the tuned relay at batch=100: measured on 2
 // cores with 1 and 4 workers, 16 per worker was within noise of 32 and 64
@@ -37,33 +25,66 @@ var e2eWorkers, e2eBatches, e2ePayloads = e2eGrid(os.Getenv("E2E_GRID"))
 // the batch=1 rows are throughput at this window, not a ceiling.
 const inflightPerWorker = 16
 
-// latencyShapes measure an idle system's round trip: one batch in flight.
-var latencyShapes = []Shape{{Workers: 1, Batch: 1, Payload: 64, Inflight: 1}}
-
-func e2eShapes() []Shape {
-	var shapes []Shape
-	for _, w := range e2eWorkers {
-		for _, b := range e2eBatches {
-			for _, p := range e2ePayloads {
-				shapes = append(shapes, Shape{Workers: w, Batch: b, Payload: p, Inflight: w * inflightPerWorker})
-			}
-		}
+// starter returns the system of row r, on the tuned transport.
+func (r e2eRow) starter() Starter {
+	if r.impl == "relay" {
+		return StartRelay(tuned)
 	}
-	return append(shapes, latencyShapes...)
+	return StartQueueManager(queue.Kind(r.impl), r.policy, tuned)
 }
 
-// BenchmarkE2E runs b.N tasks client → system → workers → client in one
-// process over loopback TCP, for every impl and shape, as
-// BenchmarkE2E/impl=K/workers=W/batch=B/payload=S/inflight=N:
+// sharedName is a row's shared= value.
+func sharedName(on bool) string {
+	if on {
+		return "on"
+	}
+	return "off"
+}
+
+// BenchmarkE2EMatrix runs b.N tasks client → system → workers → client in
+// one process over loopback TCP, for every row of e2ePlan, as
+// BenchmarkE2EMatrix/impl=K/policy=P/shared=S/workers=W/batch=B/payload=S/inflight=N:
+// impl is relay or a queue kind, policy the scheduler policy (none for the
+// relay), shared whether every batch requires the session's shared data,
+// read by each worker through its node cache. It is what make bench runs:
 //
-//	go test -run '^$' -bench 'BenchmarkE2E' -count 10 ./bench
+//	go test -run '^$' -bench 'BenchmarkE2EMatrix' -count 10 ./bench
+//
+// Each queue-manager row has a relay row with the same shared setting and
+// shape; compare them with
+// go run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da -col /impl,/policy
+// (scripts/bench.sh writes one table per dimension).
+func BenchmarkE2EMatrix(b *testing.B) {
+	for _, r := range e2eRows {
+		b.Run(r.matrixName(), func(b *testing.B) { Bench(b, r.starter(), r.shape) })
+	}
+}
+
+func (r e2eRow) matrixName() string {
+	return "impl=" + r.impl + "/policy=" + r.policy + "/shared=" + sharedName(r.shape.Shared) + "/" + r.shape.Name()
+}
+
+// BenchmarkE2E runs the rows of BenchmarkE2EMatrix that use the default
+// scheduler policy and no shared data, for every impl, as
+// BenchmarkE2E/impl=K/workers=W/batch=B/payload=S/inflight=N. make gate
+// runs a fixed pair of its rows (scripts/gate.sh): keep these names.
+//
+//	go test -run '^$' -bench 'BenchmarkE2E$' -count 10 ./bench
 //
 // Compare the systems with
 // go run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da -col /impl.
 func BenchmarkE2E(b *testing.B) {
-	for _, impl := range impls {
-		for _, s := range e2eShapes() {
-			b.Run("impl="+impl.Name+"/"+s.Name(), func(b *testing.B) { Bench(b, impl.Start, s) })
+	for _, r := range e2eRows {
+		if name, ok := r.e2eName(); ok {
+			b.Run(name, func(b *testing.B) { Bench(b, r.starter(), r.shape) })
 		}
 	}
+}
+
+// e2eName is r's name in BenchmarkE2E, if it has one there.
+func (r e2eRow) e2eName() (string, bool) {
+	if r.shape.Shared || r.policy != defaultPolicy && r.policy != relayPolicy {
+		return "", false
+	}
+	return "impl=" + r.impl + "/" + r.shape.Name(), true
 }

@@ -13,13 +13,16 @@ import (
 )
 
 // StartQueueManager returns a Starter for a queue manager with queue kind
-// kind: the server on 127.0.0.1, one session, s.Workers workers that
-// register on the control channel, wait for BIND and run Echo on their
-// WorkerStream, and the client's ClientStream. Every process uses tr.
-func StartQueueManager(kind queue.Kind, tr Transport) Starter {
+// kind and scheduler policy (one of scheduler.Policies): the server on
+// 127.0.0.1, one session, s.Workers workers that register on the control
+// channel, wait for BIND and run Echo on their WorkerStream, and the
+// client's ClientStream. Every process uses tr. With s.Shared, the session
+// has shared data in an in-process central cache and each worker reads it
+// per batch through its own worker SDK NodeCache over one node cache.
+func StartQueueManager(kind queue.Kind, policy string, tr Transport) Starter {
 	return func(ctx context.Context, tb testing.TB, s Shape) System {
 		tb.Helper()
-		qm, err := queuemanager.New(queuemanager.Options{QueueType: kind, BufferSize: queue.DefaultCapacity})
+		qm, err := queuemanager.New(queuemanager.Options{QueueType: kind, Scheduler: policy, BufferSize: queue.DefaultCapacity})
 		if err != nil {
 			tb.Fatalf("bench: queue manager: %v", err)
 		}
@@ -38,9 +41,11 @@ func StartQueueManager(kind queue.Kind, tr Transport) Starter {
 		if err != nil {
 			tb.Fatalf("bench: create session: %v", err)
 		}
+		sd := startShared(ctx, tb, s, sess.Id)
 		bound := make(chan error, s.Workers)
 		for range s.Workers {
-			go func() { bound <- bindWorker(ctx, tb, addr, tr.Dial, sess.Id) }()
+			serve := serveFunc(ctx, tb, sd)
+			go func() { bound <- bindWorker(ctx, tb, addr, tr.Dial, serve) }()
 		}
 		st, err := client.ClientStream(metadata.NewOutgoingContext(ctx, metadata.Pairs("sessionid", sess.Id)))
 		if err != nil {
@@ -54,13 +59,13 @@ func StartQueueManager(kind queue.Kind, tr Transport) Starter {
 				tb.Fatalf("bench: worker: %v", err)
 			}
 		}
-		return System{Stream: st, SessionID: sess.Id}
+		return System{Stream: st, SessionID: sess.Id, Shared: sd}
 	}
 }
 
-// bindWorker registers a worker and, in the background, serves Echo on the
+// bindWorker registers a worker and, in the background, runs serve on the
 // WorkerStream of every BIND it receives. It returns once registered.
-func bindWorker(ctx context.Context, tb testing.TB, addr string, opts []grpc.DialOption, sessionID string) error {
+func bindWorker(ctx context.Context, tb testing.TB, addr string, opts []grpc.DialOption, serve func(WorkerStream, string) error) error {
 	client := alpcrunpb.NewQueueClient(Dial(tb, addr, opts))
 	ctl, err := client.WorkerUpdate(metadata.NewOutgoingContext(ctx, metadata.Pairs("node", "bench", "pod", "bench")))
 	if err != nil {
@@ -88,7 +93,7 @@ func bindWorker(ctx context.Context, tb testing.TB, addr string, opts []grpc.Dia
 			if err != nil {
 				return
 			}
-			go func() { _ = Echo(st) }()
+			go func() { _ = serve(st, in.SessionId) }()
 		}
 	}()
 	return nil

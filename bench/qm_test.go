@@ -6,14 +6,27 @@ import (
 	"time"
 
 	"github.com/alpcrun/alpcrun/core/queue"
+	"github.com/alpcrun/alpcrun/core/scheduler"
 )
 
 // TestQueueManagerExactlyOnce drives the queue manager, with every queue
-// kind, through the BenchmarkE2E harness and checks that every task comes
-// back exactly once.
+// kind and every scheduler policy, through the BenchmarkE2E harness and
+// checks that every task comes back exactly once.
 func TestQueueManagerExactlyOnce(t *testing.T) {
-	tr := tuned
+	type config struct {
+		kind   queue.Kind
+		policy string
+	}
+	var configs []config
 	for _, k := range queue.Kinds() {
+		configs = append(configs, config{k, defaultPolicy})
+	}
+	for _, p := range scheduler.Policies() {
+		if p != defaultPolicy {
+			configs = append(configs, config{defaultKind, p})
+		}
+	}
+	for _, c := range configs {
 		for _, tc := range []struct {
 			shape Shape
 			tasks int
@@ -21,10 +34,10 @@ func TestQueueManagerExactlyOnce(t *testing.T) {
 			{Shape{Workers: 4, Batch: 7, Payload: 64, Inflight: 16}, 3000},
 			{Shape{Workers: 1, Batch: 1, Payload: 0, Inflight: 1}, 200},
 		} {
-			t.Run("impl="+string(k)+"/"+tc.shape.Name(), func(t *testing.T) {
+			t.Run("impl="+string(c.kind)+"/policy="+c.policy+"/"+tc.shape.Name(), func(t *testing.T) {
 				ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 				defer cancel()
-				sys := StartQueueManager(k, tr)(ctx, t, tc.shape)
+				sys := StartQueueManager(c.kind, c.policy, tuned)(ctx, t, tc.shape)
 				res, err := Run(ctx, sys.Stream, sys.SessionID, tc.shape, tc.tasks)
 				if err != nil {
 					t.Fatal(err)

@@ -159,7 +159,14 @@ func (r *Relay) setWorkers(f func([]*sender) []*sender) {
 // the same id holding each task's id and payload (the received batch
 // itself, sent back), until st ends. It returns nil when the server ends
 // the stream normally.
-func Echo(st grpc.BidiStreamingClient[alpcrunpb.Batch, alpcrunpb.Batch]) error {
+func Echo(st WorkerStream) error { return echo(st, nil) }
+
+// WorkerStream is the worker side of Queue.WorkerStream.
+type WorkerStream = grpc.BidiStreamingClient[alpcrunpb.Batch, alpcrunpb.Batch]
+
+// echo is Echo that calls before, when not nil, on each batch before
+// sending it back.
+func echo(st WorkerStream, before func(*alpcrunpb.Batch)) error {
 	b := new(alpcrunpb.Batch)
 	for {
 		if err := st.RecvMsg(b); err != nil {
@@ -167,6 +174,9 @@ func Echo(st grpc.BidiStreamingClient[alpcrunpb.Batch, alpcrunpb.Batch]) error {
 				return nil
 			}
 			return err
+		}
+		if before != nil {
+			before(b)
 		}
 		if err := st.Send(b); err != nil {
 			return err

@@ -20,6 +20,9 @@ type System struct {
 	Stream Stream
 	// SessionID goes on every task batch; empty for the relay.
 	SessionID string
+	// Shared is the shared-data path the workers read, for a Shape with
+	// Shared set; nil otherwise.
+	Shared *SharedData
 }
 
 // Starter builds a system of shape s whose streams live as long as ctx, and
@@ -35,7 +38,9 @@ type Transport struct {
 
 // StartRelay returns a Starter for a Relay whose server and clients all use
 // tr: the relay server on 127.0.0.1, s.Workers Echo workers and the client,
-// each on its own TCP connection.
+// each on its own TCP connection. With s.Shared, the workers read shared
+// data as the queue manager's do (StartQueueManager), so that the two
+// differ only in the middle.
 func StartRelay(tr Transport) Starter {
 	return func(ctx context.Context, tb testing.TB, s Shape) System {
 		tb.Helper()
@@ -45,7 +50,8 @@ func StartRelay(tr Transport) Starter {
 		addr := Serve(tb, srv)
 		ctx, cancel := context.WithCancel(ctx)
 		tb.Cleanup(cancel)
-		StartWorkers(ctx, tb, addr, tr.Dial, s.Workers, "")
+		sd := startShared(ctx, tb, s, relaySession)
+		StartWorkers(ctx, tb, addr, tr.Dial, s.Workers, relaySession, sd)
 		if err := relay.WaitWorkers(ctx, s.Workers); err != nil {
 			tb.Fatalf("bench: waiting for %d relay workers: %v", s.Workers, err)
 		}
@@ -53,8 +59,38 @@ func StartRelay(tr Transport) Starter {
 		if err != nil {
 			tb.Fatalf("bench: relay client stream: %v", err)
 		}
-		return System{Stream: st}
+		return System{Stream: st, Shared: sd}
 	}
+}
+
+// relaySession is the session the relay's workers read shared data of: the
+// relay has no sessions, and its batches carry none.
+const relaySession = "relay"
+
+// startShared starts the shared-data path for a system of shape s and
+// stores session's shared data, or returns nil when s does not use it.
+func startShared(ctx context.Context, tb testing.TB, s Shape, session string) *SharedData {
+	tb.Helper()
+	if !s.Shared {
+		return nil
+	}
+	sd := StartSharedData(tb)
+	if err := sd.Put(ctx, session); err != nil {
+		tb.Fatalf("bench: put shared data: %v", err)
+	}
+	return sd
+}
+
+// serveFunc returns how one worker serves its streams: Echo, or, when sd
+// is not nil, EchoShared through the worker's own NodeCache, closed at
+// tb's cleanup.
+func serveFunc(ctx context.Context, tb testing.TB, sd *SharedData) func(st WorkerStream, session string) error {
+	tb.Helper()
+	if sd == nil {
+		return func(st WorkerStream, _ string) error { return Echo(st) }
+	}
+	nc := sd.NodeCache(tb)
+	return func(st WorkerStream, session string) error { return sd.EchoShared(ctx, st, nc, session) }
 }
 
 // Serve serves srv on a fresh 127.0.0.1 port until tb's cleanup and
@@ -91,14 +127,16 @@ func Dial(tb testing.TB, addr string, opts []grpc.DialOption) *grpc.ClientConn {
 
 // StartWorkers opens n WorkerStreams to addr, each on its own connection
 // with metadata workerid and sessionid, and runs Echo on each until ctx
-// ends. At cleanup it waits for them and fails tb on any error other than
-// the cancellation.
-func StartWorkers(ctx context.Context, tb testing.TB, addr string, opts []grpc.DialOption, n int, sessionID string) {
+// ends; with sd not nil, EchoShared, each worker through its own
+// NodeCache. At cleanup it waits for them and fails tb on any error other
+// than the cancellation.
+func StartWorkers(ctx context.Context, tb testing.TB, addr string, opts []grpc.DialOption, n int, sessionID string, sd *SharedData) {
 	tb.Helper()
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
 	for i := range n {
+		serve := serveFunc(ctx, tb, sd)
 		client := alpcrunpb.NewQueueClient(Dial(tb, addr, opts))
 		md := metadata.Pairs("workerid", "bench"+strconv.Itoa(i), "sessionid", sessionID)
 		st, err := client.WorkerStream(metadata.NewOutgoingContext(ctx, md))
@@ -107,7 +145,7 @@ func StartWorkers(ctx context.Context, tb testing.TB, addr string, opts []grpc.D
 			tb.Fatalf("bench: worker stream: %v", err)
 		}
 		wg.Go(func() {
-			if err := Echo(st); err != nil && ctx.Err() == nil {
+			if err := serve(st, sessionID); err != nil && ctx.Err() == nil {
 				errs <- err
 			}
 		})

@@ -12,6 +12,8 @@
 #   BENCHTIME=   -benchtime for every suite (2s, 5000x); unset, each suite
 #                uses its own default below, else go test's 1s.
 #   RESULTS=     output directory instead of the dated one.
+#   E2E_GRID=    small (default) or full: the e2e suite's rows, the complete
+#                cross product for full (bench/grid_test.go).
 #
 # Needs only Go: benchstat is fetched through the module proxy at the version
 # pinned below, and cmd/benchplot draws the plots.
@@ -25,26 +27,56 @@ BENCH=${BENCH:-.}
 BENCHTIME=${BENCHTIME:-}
 BENCHSTAT=golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
 
-# Suites: name | package | top-level benchmark | benchstat -col | unit of the
-# end summary, as benchstat prints it | default -benchtime. A suite whose
-# package or benchmark does not exist yet is skipped.
+# Suites: name | package | top-level benchmark | unit of the end summary, as
+# benchstat prints it | default -benchtime. A suite whose package or
+# benchmark does not exist yet is skipped.
+#
+# Run time, COUNT=10 on 2 cores: the queue, idle, scheduler and cache
+# suites took 157 s a pass timed at load 18 (other jobs on the machine);
+# about 105-115 s quiet, going by the committed run
+# results/2026-11-27_d590227. e2e is BenchmarkE2EMatrix's small grid, 104
+# rows (bench/grid_test.go): one pass took 140 s at 500ms and load 12, and
+# 32 of its rows took 1.15 s each at 300ms, 1.27 s at 500ms: most of a row
+# is b.N's ramp-up, a fresh system per round (80 ms with 64 workers) and
+# final rounds that fall short of -benchtime, not the timed part. At 300ms
+# that is about 90 s a pass quiet, so about 200 s a pass in all: 34 minutes
+# with building and reports, and 45 on a machine as busy as the one timed.
 SUITES=(
-  "queue|./core/queue|BenchmarkQueue|/impl|sec/op|300ms"
-  "idle|./core/queue|BenchmarkIdle|/impl|cpu%|200x"
-  "scheduler|./core/scheduler|BenchmarkSchedule|/policy|sec/op|300ms"
-  "e2e|./bench|BenchmarkE2E|/impl|tasks/s|"
-  "cache|./bench|BenchmarkCache|/kind|p50-ns|"
+  "queue|./core/queue|BenchmarkQueue|sec/op|300ms"
+  "idle|./core/queue|BenchmarkIdle|cpu%|200x"
+  "scheduler|./core/scheduler|BenchmarkSchedule|sec/op|300ms"
+  "e2e|./bench|BenchmarkE2EMatrix|tasks/s|300ms"
+  "cache|./bench|BenchmarkCache|p50-ns|"
 )
-# Plots: suite | file | title | cmd/benchplot flags.
+# Reports: suite | file | benchstat arguments, |-separated. The first of a
+# suite is its end summary. In e2e every row's name holds impl, policy
+# (none for the relay) and shared. Each e2e table compares one dimension on
+# the rows where every column has a value, so that its geomeans compare,
+# with the other dimensions at their defaults (kind and policy priority,
+# shared off) and the relay as the first column: read each change as the
+# ratio to the relay.
+REPORTS=(
+  "queue|queue-by-impl.txt|-col|/impl"
+  "idle|idle-by-impl.txt|-col|/impl"
+  "scheduler|scheduler-by-policy.txt|-col|/policy"
+  "e2e|e2e-vs-relay.txt|-filter|/impl:relay OR (/impl:priority /policy:priority)|-col|/impl|-ignore|/policy"
+  "e2e|e2e-by-impl.txt|-filter|/shared:off (/policy:priority OR /impl:relay) ((/workers:4 /payload:64) OR /inflight:1)|-col|/impl|-ignore|/policy"
+  "e2e|e2e-by-policy.txt|-filter|/shared:off (/impl:relay OR /impl:priority) ((/batch:100 /payload:64) OR /inflight:1)|-col|/policy|-ignore|/impl"
+  "e2e|e2e-by-shared.txt|-filter|(/impl:relay OR /impl:priority) (/policy:priority OR /policy:none) ((/workers:4 /payload:64 (/batch:1 OR /batch:100)) OR (/workers:64 /batch:100 /payload:4096) OR /inflight:1)|-col|/shared@(off on)"
+  "cache|cache-by-kind.txt|-col|/kind"
+)
+# Plots: suite | file | title | cmd/benchplot flags. Every e2e plot but the
+# ratio's keeps the relay as a series.
 PLOTS=(
   "queue|queue-ns.png|Queue kinds: ns/op by producers x consumers|-metric ns/op -x prod,cons -series impl -panel batch -logy"
   "queue|queue-allocs.png|Queue kinds: allocs/op by producers x consumers|-metric allocs/op -x prod,cons -series impl -panel batch"
   "idle|idle-cpu.png|Idle queue: CPU use per kind|-kind bar -metric cpu% -x impl"
   "scheduler|scheduler-ns.png|Scheduler policies: ns/op (one event) by sessions x workers|-metric ns/op -x sessions,workers -series policy -panel preempt -logy"
-  "e2e|e2e-tasks.png|End to end under load: tasks/s by workers|-metric tasks/s -x workers -series impl -panel batch,payload -filter inflight!=1"
-  "e2e|e2e-tasks-by-batch.png|End to end under load: tasks/s by batch size|-metric tasks/s -x batch -series impl -panel workers,payload -filter inflight!=1 -logy"
-  "e2e|e2e-p99.png|End to end under load: p99 task latency (ns) by workers|-metric p99-ns -x workers -series impl -panel batch,payload -filter inflight!=1 -logy"
-  "e2e|e2e-idle-latency.png|End to end, one batch in flight: p50 task latency (ns)|-kind bar -metric p50-ns -x impl -filter inflight=1"
+  "e2e|e2e-tasks.png|End to end under load: tasks/s by workers (default policy, no shared data)|-metric tasks/s -x workers -series impl -panel batch,payload -filter shared=off,impl=relay|priority,policy=priority|none,inflight!=1"
+  "e2e|e2e-tasks-by-batch.png|End to end under load: tasks/s by batch size per queue kind (default policy, no shared data)|-metric tasks/s -x batch -series impl -panel workers,payload -filter shared=off,policy=priority|none,inflight!=1 -logy"
+  "e2e|e2e-p99.png|End to end under load: p99 task latency (ns) by workers per scheduler policy (priority kind, no shared data)|-metric p99-ns -x workers -series policy -panel batch,payload -filter shared=off,impl=relay|priority,inflight!=1 -logy"
+  "e2e|e2e-ratio.png|End to end under load: queue manager tasks/s over the relay's of the same shape|-kind point -metric tasks/s -ratio impl=relay -ratio-by shared,workers,batch,payload,inflight -x workers,batch -series impl,policy -panel payload,shared -filter inflight!=1"
+  "e2e|e2e-idle-latency.png|End to end, one batch in flight: p50 task latency (ns)|-kind bar -metric p50-ns -x impl -series policy -panel shared -filter inflight=1"
   "cache|cache-p50.png|Shared data: p50 latency (ns) of a Get by payload size|-metric p50-ns -x size -series kind -logy"
 )
 
@@ -103,7 +135,7 @@ echo "bench: results in $out/; building" >&2
   echo "bench-count: $COUNT"
   echo "bench-pattern: $BENCH"
   for s in "${active[@]}"; do
-    IFS='|' read -r name _ _ _ _ benchtime <<<"$s"
+    IFS='|' read -r name _ _ _ benchtime <<<"$s"
     benchtime=${BENCHTIME:-$benchtime}
     echo "bench-time-$name: ${benchtime:-1s}"
   done
@@ -160,7 +192,7 @@ progress() { # pass suite; reads the benchmark output
 
 for ((pass = 1; pass <= COUNT; pass++)); do
   for s in "${active[@]}"; do
-    IFS='|' read -r name pkg fn _ _ benchtime <<<"$s"
+    IFS='|' read -r name pkg fn _ benchtime <<<"$s"
     args=(-test.run '^$' -test.bench "^$fn\$$sub" -test.count 1 -test.benchmem -test.timeout 30m)
     benchtime=${BENCHTIME:-$benchtime}
     [[ -z $benchtime ]] || args+=(-test.benchtime "$benchtime")
@@ -180,13 +212,19 @@ for ((pass = 1; pass <= COUNT; pass++)); do
 done
 
 # Reports and plots.
-for s in "${active[@]}"; do
-  IFS='|' read -r name _ _ col _ <<<"$s"
-  go run "$BENCHSTAT" -col "$col" "$out/$name.txt" >"$out/$name-by-${col#/}.txt"
+active_suite() { # name: whether the suite ran
+  local s
+  for s in "${active[@]}"; do [[ ${s%%|*} == "$1" ]] && return 0; done
+  return 1
+}
+for r in "${REPORTS[@]}"; do
+  IFS='|' read -ra f <<<"$r"
+  active_suite "${f[0]}" || continue
+  go run "$BENCHSTAT" "${f[@]:2}" "$out/${f[0]}.txt" >"$out/${f[1]}"
 done
 for p in "${PLOTS[@]}"; do
   IFS='|' read -r name file title flags <<<"$p"
-  [[ -s $out/$name.txt ]] || continue
+  active_suite "$name" && [[ -s $out/$name.txt ]] || continue
   read -ra fl <<<"$flags"
   "$tmp/benchplot" -in "$out/$name.txt" -out "$out/$file" -title "$title" "${fl[@]}" ||
     echo "bench: plot $file failed; the raw results and reports are complete" >&2
@@ -225,11 +263,16 @@ summary() { # report unit
 echo >&2
 echo "bench: $done results in $(clock $((SECONDS - start))) written to $out/" >&2
 for s in "${active[@]}"; do
-  IFS='|' read -r name _ _ col unit _ <<<"$s"
-  report=$out/$name-by-${col#/}.txt
-  echo "  $name, $unit (geomean), change vs the first ${col#/} (~: not significant):" >&2
-  line=$(summary "$report" "$unit")
-  echo "${line:-    see ${report##*/}}" >&2
+  IFS='|' read -r name _ _ unit _ <<<"$s"
+  for r in "${REPORTS[@]}"; do
+    [[ ${r%%|*} == "$name" ]] || continue
+    IFS='|' read -r _ file _ <<<"$r"
+    report=$out/$file
+    echo "  $name, $unit (geomean), change vs the first column of ${file} (~: not significant):" >&2
+    line=$(summary "$report" "$unit")
+    echo "${line:-    see $file}" >&2
+    break
+  done
 done
 for f in "$out"/*; do
   [[ $f == "$out/tmp" ]] || echo "  ${f##*/}" >&2

@@ -2,6 +2,7 @@ package main
 
 import (
 	"image/png"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -83,6 +84,8 @@ func TestReadPointsMetricAndFilter(t *testing.T) {
 		".name=Queue,impl!=mutex": 6,
 		"batch!=1":                3, // 64 once, and Idle and E2E, which lack batch
 		"batch=1,prod!=16":        4,
+		"impl=mutex|lockfree":     9, // every Queue run and Idle's
+		"prod!=16|1":              7, // all but the three prod=16 runs
 	} {
 		f, err := parseFilter(filter)
 		if err != nil {
@@ -138,8 +141,9 @@ func TestGroupWithoutSeriesOrPanel(t *testing.T) {
 }
 
 func TestParseFilter(t *testing.T) {
-	f, err := parseFilter("impl=lockfree, batch!=64")
-	if want := []cond{{key: "impl", value: "lockfree"}, {key: "batch", value: "64", neg: true}}; err != nil || !reflect.DeepEqual(f, want) {
+	f, err := parseFilter("impl=lockfree, batch!=64,prod=1|4")
+	want := []cond{{key: "impl", values: []string{"lockfree"}}, {key: "batch", values: []string{"64"}, neg: true}, {key: "prod", values: []string{"1", "4"}}}
+	if err != nil || !reflect.DeepEqual(f, want) {
 		t.Errorf("parseFilter = %+v, %v; want %+v", f, err, want)
 	}
 	for _, bad := range []string{"impl", "=x", "!=x"} {
@@ -149,7 +153,98 @@ func TestParseFilter(t *testing.T) {
 	}
 }
 
-// TestRender draws both chart kinds to both formats and checks that the PNG
+// e2eSample is two passes of an end-to-end suite: the relay and two
+// queue-manager rows per shape, and a row whose shape the relay lacks.
+const e2eSample = `BenchmarkE2EMatrix/impl=relay/policy=none/workers=1/batch=100-2      	 100	 1000 ns/op	 1000000 tasks/s
+BenchmarkE2EMatrix/impl=relay/policy=none/workers=4/batch=100-2      	 100	 500 ns/op	 2000000 tasks/s
+BenchmarkE2EMatrix/impl=priority/policy=priority/workers=1/batch=100-2	 100	 1250 ns/op	 800000 tasks/s
+BenchmarkE2EMatrix/impl=priority/policy=fairshare/workers=1/batch=100-2	 100	 1430 ns/op	 700000 tasks/s
+BenchmarkE2EMatrix/impl=priority/policy=priority/workers=4/batch=100-2	 100	 625 ns/op	 1600000 tasks/s
+BenchmarkE2EMatrix/impl=priority/policy=priority/workers=16/batch=100-2	 100	 625 ns/op	 1600000 tasks/s
+BenchmarkE2EMatrix/impl=relay/policy=none/workers=1/batch=100-2      	 100	 1000 ns/op	 1000000 tasks/s
+BenchmarkE2EMatrix/impl=relay/policy=none/workers=4/batch=100-2      	 100	 500 ns/op	 3000000 tasks/s
+BenchmarkE2EMatrix/impl=priority/policy=priority/workers=1/batch=100-2	 100	 1110 ns/op	 900000 tasks/s
+BenchmarkE2EMatrix/impl=priority/policy=fairshare/workers=1/batch=100-2	 100	 1430 ns/op	 700000 tasks/s
+BenchmarkE2EMatrix/impl=priority/policy=priority/workers=4/batch=100-2	 100	 625 ns/op	 1600000 tasks/s
+`
+
+// TestRatio divides each queue-manager run by the median of the relay
+// runs of its shape, ignoring the policy, which the relay lacks.
+func TestRatio(t *testing.T) {
+	pts, _, err := readPoints(strings.NewReader(e2eSample), "e2e", "tasks/s", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := parseRatio("impl=relay", "workers,batch")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pts, missing := r.apply(pts)
+	if missing != 1 {
+		t.Errorf("missing = %d, want 1 (workers=16 has no relay row)", missing)
+	}
+	g, _ := group(pts, spec{X: []string{"workers"}, Series: []string{"policy"}})
+	want := map[cell]stat{
+		{Series: "priority", X: "1"}:  {Median: 0.85, Min: 0.8, Max: 0.9, N: 2},
+		{Series: "fairshare", X: "1"}: {Median: 0.7, Min: 0.7, Max: 0.7, N: 2},
+		{Series: "priority", X: "4"}:  {Median: 0.64, Min: 0.64, Max: 0.64, N: 2}, // over the relay's median, 2.5M
+	}
+	if len(g.Cells) != len(want) {
+		t.Errorf("cells = %v, want %v", g.Cells, want)
+	}
+	for c, w := range want {
+		got := g.Cells[c]
+		if got.N != w.N || math.Abs(got.Median-w.Median) > 1e-9 || math.Abs(got.Min-w.Min) > 1e-9 || math.Abs(got.Max-w.Max) > 1e-9 {
+			t.Errorf("%+v = %+v, want %+v", c, got, w)
+		}
+	}
+}
+
+// TestRunRatio draws a ratio plot from a file, as scripts/bench.sh does,
+// and fails when the filter drops the references.
+func TestRunRatio(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "e2e.txt")
+	if err := os.WriteFile(in, []byte(e2eSample), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := parseRatio("impl=relay", "workers,batch")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := options{in: in, out: filepath.Join(dir, "ratio.png"), metric: "tasks/s", kind: "point", ratio: r,
+		spec: spec{X: []string{"workers", "batch"}, Series: []string{"impl", "policy"}}}
+	if err := run(o); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(o.out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := png.DecodeConfig(f); err != nil {
+		t.Errorf("ratio.png: %v", err)
+	}
+	if o.filter, err = parseFilter("impl=priority"); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(o); err == nil {
+		t.Error("run with the references filtered out: want an error")
+	}
+}
+
+func TestParseRatio(t *testing.T) {
+	if r, err := parseRatio("", ""); r != nil || err != nil {
+		t.Errorf("no -ratio: got %+v, %v; want nil, nil", r, err)
+	}
+	for _, bad := range [][2]string{{"impl=relay", ""}, {"impl", "workers"}, {"=relay", "workers"}, {"", "workers"}} {
+		if _, err := parseRatio(bad[0], bad[1]); err == nil {
+			t.Errorf("parseRatio(%q, %q): want an error", bad[0], bad[1])
+		}
+	}
+}
+
+// TestRender draws every chart kind to both formats and checks that the PNG
 // decodes with the figure's size.
 func TestRender(t *testing.T) {
 	dir := t.TempDir()
@@ -161,11 +256,12 @@ func TestRender(t *testing.T) {
 		{"queue.png", "ns/op", "line", spec{X: []string{"prod", "cons"}, Series: []string{"impl"}, Panel: []string{"batch"}}, true},
 		{"queue.svg", "items/s", "line", spec{X: []string{"prod", "cons"}, Series: []string{"impl"}, Panel: []string{"batch"}}, false},
 		{"idle.png", "cpu%", "bar", spec{X: []string{"impl"}}, false},
+		{"points.png", "ns/op", "point", spec{X: []string{"prod", "cons"}, Series: []string{"impl"}}, false},
 	}
 	for _, tc := range cases {
 		g, _ := group(read(t, tc.metric, nil), tc.s)
 		out := filepath.Join(dir, tc.out)
-		c := chart{kind: tc.kind, title: tc.out, metric: tc.metric, xLabel: "x", seriesKey: strings.Join(tc.s.Series, "/"), logY: tc.logY}
+		c := chart{kind: tc.kind, title: tc.out, metric: tc.metric, xLabel: "x", seriesKey: strings.Join(tc.s.Series, "/"), logY: tc.logY, ratio: tc.kind == "point"}
 		if err := render(g, c, out); err != nil {
 			t.Fatalf("%s: %v", tc.out, err)
 		}

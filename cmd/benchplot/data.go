@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -81,10 +82,12 @@ func resultKeys(r *benchfmt.Result) map[string]string {
 	return keys
 }
 
-// A cond is one -filter entry: key=value, or key!=value when neg.
+// A cond is one -filter entry: key=value, or key!=value when neg. value
+// may list alternatives, a|b: key=a|b keeps a and b, key!=a|b drops them.
 type cond struct {
-	key, value string
-	neg        bool
+	key    string
+	values []string
+	neg    bool
 }
 
 // matches reports whether keys meet every cond. A key the result lacks
@@ -92,25 +95,94 @@ type cond struct {
 func matches(keys map[string]string, filter []cond) bool {
 	for _, c := range filter {
 		got, ok := keys[c.key]
-		if (ok && got == c.value) == c.neg {
+		if (ok && slices.Contains(c.values, got)) == c.neg {
 			return false
 		}
 	}
 	return true
 }
 
-// parseFilter parses "key=value,key!=value".
+// parseFilter parses "key=value,key!=value,key=a|b".
 func parseFilter(s string) ([]cond, error) {
 	var f []cond
 	for _, kv := range splitList(s) {
 		k, v, ok := strings.Cut(kv, "=")
-		c := cond{key: k, value: v}
+		c := cond{values: strings.Split(v, "|")}
 		if c.key, c.neg = strings.CutSuffix(k, "!"); !ok || c.key == "" {
 			return nil, fmt.Errorf("benchplot: -filter entry %q: want key=value or key!=value", kv)
 		}
 		f = append(f, c)
 	}
 	return f, nil
+}
+
+// A ratio divides every point by its reference: the runs with Key=Value
+// that agree with it on every key of By, e.g. each queue-manager row by
+// the impl=relay row of the same shape.
+type ratio struct {
+	Key, Value string
+	By         []string
+}
+
+// parseRatio parses -ratio key=value and -ratio-by keys.
+func parseRatio(kv, by string) (*ratio, error) {
+	if kv == "" {
+		if by != "" {
+			return nil, errors.New("benchplot: -ratio-by needs -ratio")
+		}
+		return nil, nil
+	}
+	k, v, ok := strings.Cut(kv, "=")
+	r := &ratio{Key: k, Value: v, By: splitList(by)}
+	if !ok || k == "" {
+		return nil, fmt.Errorf("benchplot: -ratio %q: want key=value", kv)
+	}
+	if len(r.By) == 0 {
+		return nil, errors.New("benchplot: -ratio needs -ratio-by: the keys a point shares with its reference")
+	}
+	return r, nil
+}
+
+// apply divides each point's value by the median of its reference's runs.
+// Reference points themselves are left out, and so are points without a
+// reference (or one whose median is 0) or lacking a key of By, which are
+// counted in missing. Each run
+// keeps its own value over the reference's median, so a cell's median is
+// the ratio of the medians and its min and max are the point's spread.
+func (r *ratio) apply(pts []point) (out []point, missing int) {
+	key := func(p point) (string, bool) {
+		vals := make([]string, len(r.By))
+		for i, k := range r.By {
+			v, ok := p.keys[k]
+			if !ok {
+				return "", false
+			}
+			vals[i] = v
+		}
+		return strings.Join(vals, "\x00"), true
+	}
+	refs := map[string][]float64{}
+	for _, p := range pts {
+		if p.keys[r.Key] != r.Value {
+			continue
+		}
+		if k, ok := key(p); ok {
+			refs[k] = append(refs[k], p.value)
+		}
+	}
+	for _, p := range pts {
+		if p.keys[r.Key] == r.Value {
+			continue
+		}
+		k, ok := key(p)
+		ref := refs[k]
+		if !ok || len(ref) == 0 || summarize(ref).Median == 0 {
+			missing++
+			continue
+		}
+		out = append(out, point{keys: p.keys, value: p.value / summarize(ref).Median})
+	}
+	return out, missing
 }
 
 func splitList(s string) []string {

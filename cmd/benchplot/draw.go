@@ -25,6 +25,7 @@ type chart struct {
 	kind, title, metric, xLabel string
 	seriesKey                   string
 	logY                        bool
+	ratio                       bool // values are ratios: mark 1
 }
 
 // Figure geometry. Panels are laid out in a near-square grid, with one
@@ -171,9 +172,13 @@ func panelPlot(g grid, panel string, c chart) *plot.Plot {
 			continue
 		}
 		col := plotutil.Color(si)
-		if c.kind == "bar" {
+		switch c.kind {
+		case "bar":
 			p.Add(&bars{XYs: pts.XYs, width: width * 0.9, color: col})
-		} else {
+		case "point":
+			_, sc := seriesStyle(pts.XYs, si)
+			p.Add(sc)
+		default:
 			l, sc := seriesStyle(pts.XYs, si)
 			p.Add(l, sc)
 		}
@@ -185,8 +190,24 @@ func panelPlot(g grid, panel string, c chart) *plot.Plot {
 		eb.CapWidth = vg.Points(4)
 		p.Add(eb)
 	}
+	if c.ratio {
+		p.Add(unitLine(len(g.X)))
+	}
 	padY(p, c.logY)
 	return p
+}
+
+// unitLine is a dashed line at y=1 across n categories: where a ratio
+// breaks even.
+func unitLine(n int) *plotter.Line {
+	l, err := plotter.NewLine(plotter.XYs{{X: -0.5, Y: 1}, {X: float64(n) - 0.5, Y: 1}})
+	if err != nil {
+		panic(err) // constant, finite points
+	}
+	l.Color = color.Gray{Y: 90}
+	l.Width = vg.Points(1)
+	l.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
+	return l
 }
 
 // padY widens the y range by 5% at each end (in log space on a log axis) so
@@ -241,10 +262,13 @@ func legend(g grid, c chart) (*plot.Legend, vg.Length) {
 	l.Padding = vg.Points(3)
 	widest := textStyle(12).Width(c.seriesKey)
 	for i, s := range g.Series {
-		if c.kind == "bar" {
+		ln, sc := seriesStyle(plotter.XYs{{}}, i)
+		switch c.kind {
+		case "bar":
 			l.Add(s, &bars{color: plotutil.Color(i)})
-		} else {
-			ln, sc := seriesStyle(plotter.XYs{{}}, i)
+		case "point":
+			l.Add(s, sc)
+		default:
 			l.Add(s, ln, sc)
 		}
 		widest = max(widest, l.ThumbnailWidth+l.TextStyle.Width(" "+s))

@@ -7,6 +7,13 @@
 //	benchplot -in queue.txt -out queue.png -metric ns/op \
 //	    -x prod,cons -series impl -panel batch -logy
 //	benchplot -in idle.txt -out idle.png -kind bar -metric cpu% -x impl
+//	benchplot -in e2e.txt -out ratio.png -kind point -metric tasks/s \
+//	    -ratio impl=relay -ratio-by workers,batch,payload -x workers,batch -series impl
+//
+// -ratio plots each result over its reference, the median of the results
+// with the -ratio key=value that share the -ratio-by keys' values; the
+// reference results themselves are not drawn. -filter applies first, so it
+// must keep the references.
 //
 // Besides the name's keys, ".name" is the base name without "Benchmark",
 // "gomaxprocs" is the -N suffix, and the file's configuration lines (goos,
@@ -24,11 +31,13 @@ func main() {
 	flag.StringVar(&o.in, "in", "", "benchmark text `file` (default stdin)")
 	flag.StringVar(&o.out, "out", "", "output `file`: .png or .svg (required)")
 	flag.StringVar(&o.metric, "metric", "ns/op", "`unit` to plot, as printed by go test (ns/op, items/s, cpu%, ...)")
-	flag.StringVar(&o.kind, "kind", "line", "chart `kind`: line or bar")
+	flag.StringVar(&o.kind, "kind", "line", "chart `kind`: line, point (markers only) or bar")
 	x := flag.String("x", "", "name `keys` for the x axis, comma-separated; values are joined with \"x\" (required)")
 	series := flag.String("series", "", "name `keys` whose values get one line or bar color each")
 	panel := flag.String("panel", "", "name `keys` whose values get one subplot each")
-	filter := flag.String("filter", "", "keep only results matching `key=value,key!=value,...`")
+	filter := flag.String("filter", "", "keep only results matching `key=value,key!=value,...`; a value may be a|b")
+	ratioKV := flag.String("ratio", "", "plot each result over its reference, the results with `key=value`")
+	ratioBy := flag.String("ratio-by", "", "name `keys` a result shares with its -ratio reference, comma-separated")
 	flag.StringVar(&o.title, "title", "", "figure title (default: the metric)")
 	flag.BoolVar(&o.logY, "logy", false, "logarithmic y axis")
 	flag.Parse()
@@ -38,6 +47,9 @@ func main() {
 	o.spec = spec{X: splitList(*x), Series: splitList(*series), Panel: splitList(*panel)}
 	var err error
 	if o.filter, err = parseFilter(*filter); err != nil {
+		fail(err)
+	}
+	if o.ratio, err = parseRatio(*ratioKV, *ratioBy); err != nil {
 		fail(err)
 	}
 	if err := o.validate(); err != nil {

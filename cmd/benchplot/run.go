@@ -13,6 +13,7 @@ type options struct {
 	in, out, metric, kind, title string
 	spec                         spec
 	filter                       []cond
+	ratio                        *ratio // nil: plot the metric itself
 	logY                         bool
 }
 
@@ -26,8 +27,8 @@ func (o options) validate() error {
 	if len(o.spec.X) == 0 {
 		errs = append(errs, errors.New("benchplot: -x is required"))
 	}
-	if o.kind != "line" && o.kind != "bar" {
-		errs = append(errs, fmt.Errorf("benchplot: -kind %q: want line or bar", o.kind))
+	if o.kind != "line" && o.kind != "point" && o.kind != "bar" {
+		errs = append(errs, fmt.Errorf("benchplot: -kind %q: want line, point or bar", o.kind))
 	}
 	if o.logY && o.kind == "bar" {
 		errs = append(errs, errors.New("benchplot: -logy does not suit bars, which start at 0"))
@@ -55,6 +56,16 @@ func run(o options) error {
 	for _, e := range bad {
 		fmt.Fprintf(os.Stderr, "benchplot: skipped %v\n", e)
 	}
+	metric := o.metric
+	if o.ratio != nil {
+		var missing int
+		pts, missing = o.ratio.apply(pts)
+		if missing > 0 {
+			fmt.Fprintf(os.Stderr, "benchplot: %s: skipped %d results without a %s=%s reference sharing %v\n",
+				name, missing, o.ratio.Key, o.ratio.Value, o.ratio.By)
+		}
+		metric += " ÷ " + o.ratio.Key + "=" + o.ratio.Value
+	}
 	g, skipped := group(pts, o.spec)
 	if skipped > 0 {
 		fmt.Fprintf(os.Stderr, "benchplot: %s: skipped %d results lacking a key of -x/-series/-panel\n", name, skipped)
@@ -64,10 +75,10 @@ func run(o options) error {
 	}
 	title := o.title
 	if title == "" {
-		title = o.metric
+		title = metric
 	}
 	return render(g, chart{
-		kind: o.kind, title: title, metric: o.metric,
+		kind: o.kind, title: title, metric: metric, ratio: o.ratio != nil,
 		xLabel:    strings.Join(o.spec.X, " x "),
 		seriesKey: strings.Join(o.spec.Series, "/"), logY: o.logY,
 	}, o.out)
