@@ -43,3 +43,4 @@ include scripts/gate.mk
 include deploy/deploy.mk
 include scripts/fuzz.mk
 include scripts/loadgen.mk
+include scripts/soak.mk
