@@ -3,13 +3,14 @@
 #   make images        static binaries + FROM-scratch images alpcrun/*
 #   make certs         test CA, server/client certificates, API key in $(CERTS_DIR)
 #   make cluster-test  images, then the compose cluster with a worker killed mid-run
+#   make faults        images, then the fault-injection suite (deploy/faults)
 #   make kubeconform   deploy/k8s against schemas from k8s.io/kubernetes's swagger.json
 #   make k8s-check     deploy/k8s dry-run on a real kube-apiserver + etcd
 GO ?= go
 CERTS_DIR ?= deploy/.certs
 IMAGE_TAG ?= latest
 
-.PHONY: images certs cluster-test kubeconform k8s-check
+.PHONY: images certs cluster-test kubeconform k8s-check faults
 
 images:
 	GO=$(GO) IMAGE_TAG=$(IMAGE_TAG) bash deploy/scripts/images.sh
@@ -25,3 +26,8 @@ kubeconform:
 
 k8s-check:
 	GO=$(GO) bash deploy/scripts/k8s-check.sh
+
+# make faults runs on its own compose project, alpcrun-faults; FAULTS_ARGS go
+# to deploy/faults.
+faults: images
+	GO=$(GO) IMAGE_TAG=$(IMAGE_TAG) bash deploy/scripts/faults.sh $(FAULTS_ARGS)

@@ -10,8 +10,11 @@
 // $METALCORE_QUEUE_MANAGER_ADDR, else localhost:1337; batches that use
 // shared data read it from the node cache at --node-cache, else
 // $METALCORE_NODE_CACHE_ADDR, else localhost:3337 (with --tls, over TLS
-// too). The SDK reads the API key from $METALCORE_API_KEY and the node and
-// pod names from $METALCORE_WORKER_NODE and $METALCORE_WORKER_POD.
+// too); with --central-cache they are read from the central cache while the
+// node cache is unavailable. --heartbeat must stay at most a third of the
+// queue manager's workerTimeout. The SDK reads the API key from
+// $METALCORE_API_KEY and the node and pod names from $METALCORE_WORKER_NODE
+// and $METALCORE_WORKER_POD.
 package main
 
 import (
@@ -51,6 +54,8 @@ func run() error {
 	caCert := flag.String("ca-cert", "", "PEM CA bundle that verifies the queue manager (default: system roots)")
 	certFile := flag.String("cert", "", "PEM client certificate for mutual TLS")
 	keyFile := flag.String("key", "", "PEM key of --cert")
+	heartbeat := flag.Duration("heartbeat", worker.DefaultHeartbeat, "heartbeat interval, at most a third of the queue manager's workerTimeout")
+	fallback := flag.String("central-cache", "", "central cache address to read shared data from while the node cache is unavailable (default: none)")
 	flag.Parse()
 
 	h, err := handlerFor(*task)
@@ -61,8 +66,11 @@ func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log.Info("worker starting", "queue-manager", addr, "node-cache", cacheAddr, "task", *task, "concurrency", *concurrency)
-	opts := []worker.Option{worker.WithConcurrency(*concurrency), worker.WithLogger(log)}
+	opts := []worker.Option{worker.WithConcurrency(*concurrency), worker.WithLogger(log), worker.WithHeartbeat(*heartbeat)}
 	var cacheOpts []worker.NodeCacheOption
+	if *fallback != "" {
+		cacheOpts = append(cacheOpts, worker.WithCentralCacheFallback(*fallback))
+	}
 	if *useTLS {
 		opts = append(opts, worker.WithTLSFiles(*caCert, *certFile, *keyFile))
 		cacheOpts = append(cacheOpts, worker.WithNodeCacheTLSFiles(*caCert, *certFile, *keyFile))

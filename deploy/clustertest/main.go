@@ -25,6 +25,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/alpcrun/alpcrun/deploy/ledger"
 	"github.com/alpcrun/alpcrun/services/sdk/client"
 )
 
@@ -113,7 +114,7 @@ func run(ctx context.Context, c config) error {
 		ids[i] = fmt.Sprintf("task-%06d", i)
 		payloads[i] = "payload of " + ids[i]
 	}
-	l := newLedger(ids, payloads)
+	l := ledger.New("clustertest", ids, payloads)
 
 	start := time.Now()
 	submitErr := make(chan error, 1)
@@ -133,8 +134,8 @@ func run(ctx context.Context, c config) error {
 	killErr := make(chan error, 1)
 	for r := range s.Results() {
 		now := time.Now()
-		l.add(r.ID, r.Payload, r.Attempts, now, c.echo)
-		if l.received == killAfter {
+		l.Add(r.ID, r.Payload, r.Attempts, now, c.echo)
+		if l.Received == killAfter {
 			killed = now
 			go func() {
 				out, err := exec.CommandContext(ctx, "docker", "kill", c.victim).CombinedOutput()
@@ -148,7 +149,7 @@ func run(ctx context.Context, c config) error {
 	}
 	end := time.Now()
 	if ctx.Err() != nil {
-		return fmt.Errorf("clustertest: %d of %d results after %v: %w", l.received, c.tasks, end.Sub(start).Round(time.Millisecond), ctx.Err())
+		return fmt.Errorf("clustertest: %d of %d results after %v: %w", l.Received, c.tasks, end.Sub(start).Round(time.Millisecond), ctx.Err())
 	}
 	if err := s.Wait(ctx); err != nil {
 		return fmt.Errorf("clustertest: session ended: %w", err)
@@ -157,7 +158,7 @@ func run(ctx context.Context, c config) error {
 		return fmt.Errorf("clustertest: submit: %w", err)
 	}
 	if killed.IsZero() {
-		return fmt.Errorf("clustertest: only %d results arrived, the worker was never killed", l.received)
+		return fmt.Errorf("clustertest: only %d results arrived, the worker was never killed", l.Received)
 	}
 	if err := <-killErr; err != nil {
 		return err
@@ -168,23 +169,23 @@ func run(ctx context.Context, c config) error {
 	}
 
 	fmt.Printf("clustertest: %d tasks, %d results in %v (%.0f tasks/s)\n",
-		c.tasks, l.received, end.Sub(start).Round(time.Millisecond), float64(l.received)/end.Sub(start).Seconds())
+		c.tasks, l.Received, end.Sub(start).Round(time.Millisecond), float64(l.Received)/end.Sub(start).Seconds())
 	fmt.Printf("clustertest: killed worker container %.12s after %d results, %v into the run (docker kill took %v)\n",
 		c.victim, killAfter, killed.Sub(start).Round(time.Millisecond), killDone.Sub(killed).Round(time.Millisecond))
-	if l.redelivered > 0 {
+	if l.Redelivered > 0 {
 		fmt.Printf("clustertest: recovery: %d tasks redelivered (max attempts %d); their results arrived %v to %v after the kill; run finished %v after it\n",
-			l.redelivered, l.maxAttempts, l.firstRedelivered.Sub(killed).Round(time.Millisecond),
-			l.lastRedelivered.Sub(killed).Round(time.Millisecond), end.Sub(killed).Round(time.Millisecond))
+			l.Redelivered, l.MaxAttempts, l.FirstRedelivered.Sub(killed).Round(time.Millisecond),
+			l.LastRedelivered.Sub(killed).Round(time.Millisecond), end.Sub(killed).Round(time.Millisecond))
 	}
 
 	var errs []error
-	if err := l.check(); err != nil {
+	if err := l.Check(); err != nil {
 		errs = append(errs, err)
 	}
 	if len(dead) > 0 {
 		errs = append(errs, fmt.Errorf("clustertest: %d dead letters, first %q: %s", len(dead), dead[0].ID, dead[0].Error))
 	}
-	if l.redelivered == 0 {
+	if l.Redelivered == 0 {
 		errs = append(errs, errors.New("clustertest: no task was redelivered: the killed worker held none in flight, so the kill proved nothing"))
 	}
 	n, err := registeredWorkers(ctx, c.qmHTTP)

@@ -2,13 +2,19 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 
 	"github.com/alpcrun/alpcrun/core/cache"
 	pb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
@@ -23,6 +29,10 @@ const (
 	DefaultNodeCacheAddr = "localhost:3337"
 )
 
+// NodeCacheConnectTimeout bounds each attempt to connect to the node cache
+// when there is a fallback: the node cache is on the worker's own node.
+const NodeCacheConnectTimeout = 2 * time.Second
+
 // DefaultKeep is how many decoded (session, level) values a NodeCache keeps.
 const DefaultKeep = 4
 
@@ -30,12 +40,13 @@ const DefaultKeep = 4
 type NodeCacheOption func(*nodeCacheConfig)
 
 type nodeCacheConfig struct {
-	apiKey string
-	creds  credentials.TransportCredentials
-	extra  []grpc.DialOption
-	decode func([]byte) (any, error)
-	keep   int
-	err    error
+	apiKey  string
+	creds   credentials.TransportCredentials
+	extra   []grpc.DialOption
+	decode  func([]byte) (any, error)
+	keep    int
+	central string
+	err     error
 }
 
 // WithDecoder turns a payload into the value handlers get as
@@ -76,6 +87,18 @@ func WithNodeCacheDialOptions(opts ...grpc.DialOption) NodeCacheOption {
 	return func(c *nodeCacheConfig) { c.extra = append(c.extra, opts...) }
 }
 
+// WithCentralCacheFallback reads shared data straight from the central
+// cache at addr, dialled with the node cache's options, when the node cache
+// is unavailable (gRPC UNAVAILABLE: down, restarting, unreachable), so that
+// the loss of a node's cache slows its workers instead of failing their
+// batches. Any other answer of the node cache (NOT_FOUND, ...) stands.
+// Connecting to the node cache then gives up after
+// NodeCacheConnectTimeout rather than gRPC's 20s, which a vanished host
+// (no reset, no answer) would otherwise cost every read.
+func WithCentralCacheFallback(addr string) NodeCacheOption {
+	return func(c *nodeCacheConfig) { c.central = addr }
+}
+
 // NodeCache is the SharedDataSource of workers: it reads a session's shared
 // data from the node cache and keeps the decoded value per (session,
 // level), so that a worker fetches and decodes each level once, not once
@@ -88,6 +111,7 @@ type NodeCache struct {
 	addr    string
 	conn    *grpc.ClientConn
 	api     pb.CacheClient
+	central *centralFallback // nil without WithCentralCacheFallback
 	decode  func([]byte) (any, error)
 	keep    int
 	flights cache.Group[sharedKey, any]
@@ -96,6 +120,12 @@ type NodeCache struct {
 		vals map[sharedKey]*keptValue
 		tick uint64 // use counter, for least-recently-used eviction
 	}
+}
+
+type centralFallback struct {
+	addr string
+	conn *grpc.ClientConn
+	api  pb.CacheClient
 }
 
 type sharedKey struct {
@@ -133,17 +163,35 @@ func NewNodeCache(addr string, opts ...NodeCacheOption) (*NodeCache, error) {
 		return nil, cfg.err
 	}
 	dopts := append(grpctune.DialOptions(), grpc.WithTransportCredentials(cfg.creds), auth.DialOption(cfg.apiKey))
-	conn, err := grpc.NewClient(addr, append(dopts, cfg.extra...)...)
+	nodeOpts := dopts
+	if cfg.central != "" {
+		nodeOpts = append(slices.Clip(dopts), grpc.WithConnectParams(grpc.ConnectParams{Backoff: backoff.DefaultConfig, MinConnectTimeout: NodeCacheConnectTimeout}))
+	}
+	conn, err := grpc.NewClient(addr, append(nodeOpts, cfg.extra...)...)
 	if err != nil {
 		return nil, fmt.Errorf("worker: dial node cache %s: %w", addr, err)
 	}
 	n := &NodeCache{addr: addr, conn: conn, api: pb.NewCacheClient(conn), decode: cfg.decode, keep: cfg.keep}
+	if cfg.central != "" {
+		cc, err := grpc.NewClient(cfg.central, append(dopts, cfg.extra...)...)
+		if err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("worker: dial central cache %s: %w", cfg.central, err)
+		}
+		n.central = &centralFallback{addr: cfg.central, conn: cc, api: pb.NewCacheClient(cc)}
+	}
 	n.mu.vals = make(map[sharedKey]*keptValue)
 	return n, nil
 }
 
-// Close closes the connection to the node cache.
-func (n *NodeCache) Close() error { return n.conn.Close() }
+// Close closes the connections to the node cache and the fallback.
+func (n *NodeCache) Close() error {
+	err := n.conn.Close()
+	if n.central != nil {
+		err = errors.Join(err, n.central.conn.Close())
+	}
+	return err
+}
 
 // Get implements SharedDataSource.
 func (n *NodeCache) Get(ctx context.Context, sessionID string, level uint32) (any, error) {
@@ -152,9 +200,9 @@ func (n *NodeCache) Get(ctx context.Context, sessionID string, level uint32) (an
 		return v, nil
 	}
 	v, _, err := n.flights.Do(ctx, k, func() (any, bool) { return n.lookup(k) }, func(ctx context.Context) (any, error) {
-		d, err := n.api.GetSharedData(ctx, &pb.SharedData{SessionId: sessionID, UpdateLevel: &level})
+		d, err := n.fetch(ctx, &pb.SharedData{SessionId: sessionID, UpdateLevel: &level})
 		if err != nil {
-			return nil, fmt.Errorf("worker: node cache %s: %w", n.addr, err)
+			return nil, err
 		}
 		v, err := n.decode(d.GetPayload())
 		if err != nil {
@@ -164,6 +212,24 @@ func (n *NodeCache) Get(ctx context.Context, sessionID string, level uint32) (an
 		return v, nil
 	})
 	return v, err
+}
+
+// fetch asks the node cache, then the fallback if the node cache is
+// unavailable.
+func (n *NodeCache) fetch(ctx context.Context, req *pb.SharedData) (*pb.SharedData, error) {
+	d, err := n.api.GetSharedData(ctx, req)
+	if err == nil {
+		return d, nil
+	}
+	nerr := fmt.Errorf("worker: node cache %s: %w", n.addr, err)
+	if n.central == nil || status.Code(err) != codes.Unavailable || ctx.Err() != nil {
+		return nil, nerr
+	}
+	d, err = n.central.api.GetSharedData(ctx, req)
+	if err != nil {
+		return nil, errors.Join(nerr, fmt.Errorf("worker: central cache %s (fallback): %w", n.central.addr, err))
+	}
+	return d, nil
 }
 
 func (n *NodeCache) lookup(k sharedKey) (any, bool) {
