@@ -123,6 +123,16 @@ type Session struct {
 	exhausted    func(*Task)
 	held         heldIDs
 
+	// overflow holds result batches offered while the result queue was
+	// full, in order; overflowing mirrors its length for the lock-free
+	// fast path.
+	overflow struct {
+		sync.Mutex
+		items []queue.Item
+	}
+	overflowing atomic.Int64
+	backedUp    atomic.Bool // see ResultsFull
+
 	mu struct {
 		sync.Mutex
 		attrs     Attributes
@@ -314,10 +324,90 @@ func (s *Session) PushResult(ctx context.Context, r any) error {
 	return nil
 }
 
+// OfferResult queues a result batch for the client without blocking: past
+// the result queue's capacity it waits in an overflow list, moved into the
+// queue as the client reads. When the queue fills, the session is backed up
+// (ResultsFull) until the client has read it down to half, and Notify is
+// called at both changes: the queue manager gives a backed-up session no
+// workers, which bounds the overflow by the batches in flight. A speed
+// queue has no capacity to overflow: there OfferResult blocks until a
+// consumer takes r.
+func (s *Session) OfferResult(ctx context.Context, r any) error {
+	it := queue.Item{Value: r}
+	if s.results.Cap() == 0 {
+		return s.PushResult(ctx, r)
+	}
+	if s.overflowing.Load() == 0 {
+		err := s.results.TryPush(it)
+		if err == nil {
+			if s.results.Len() >= s.results.Cap() {
+				s.setBackedUp(true)
+			}
+			return nil
+		}
+		if !errors.Is(err, queue.ErrFull) {
+			return ErrClosed
+		}
+	}
+	s.overflow.Lock()
+	s.overflow.items = append(s.overflow.items, it)
+	err := s.flushLocked() // the consumer may have emptied the queue meanwhile
+	s.overflow.Unlock()
+	if err != nil {
+		return err
+	}
+	s.setBackedUp(true)
+	return nil
+}
+
+// ResultsFull reports whether the session is backed up: its result queue
+// filled and has not been read down to half since.
+func (s *Session) ResultsFull() bool { return s.backedUp.Load() }
+
+func (s *Session) setBackedUp(v bool) {
+	if s.backedUp.CompareAndSwap(!v, v) {
+		s.notify(s)
+	}
+}
+
+// flushLocked moves overflow into the result queue while it has room; a
+// closed queue discards it (shutdown counts it) and returns ErrClosed.
+func (s *Session) flushLocked() error {
+	items := s.overflow.items
+	i := 0
+	var err error
+	for ; i < len(items); i++ {
+		if err = s.results.TryPush(items[i]); err != nil {
+			break
+		}
+	}
+	if errors.Is(err, queue.ErrClosed) {
+		i = len(items)
+	}
+	clear(items[:i])
+	s.overflow.items = items[i:]
+	if len(s.overflow.items) == 0 {
+		s.overflow.items = nil
+	}
+	s.overflowing.Store(int64(len(s.overflow.items)))
+	if errors.Is(err, queue.ErrClosed) {
+		return ErrClosed
+	}
+	return nil
+}
+
 // PopResults waits for at least one result batch and takes up to len(dst).
 // Items with a nil Value are wake-ups from Finish; callers skip them.
 func (s *Session) PopResults(ctx context.Context, dst []queue.Item) (int, error) {
 	n, err := s.results.PopBatch(ctx, dst)
+	if s.overflowing.Load() > 0 {
+		s.overflow.Lock()
+		_ = s.flushLocked() // PopBatch reports a closed queue
+		s.overflow.Unlock()
+	}
+	if s.backedUp.Load() && s.overflowing.Load() == 0 && s.results.Len() <= s.results.Cap()/2 {
+		s.setBackedUp(false)
+	}
 	if errors.Is(err, queue.ErrClosed) {
 		return n, ErrClosed
 	}
@@ -417,6 +507,11 @@ func (s *Session) shutdown() (tasks, results, dead int) {
 	}
 	tasks += drain(s.tasks, true)
 	results = drain(s.results, false)
+	s.overflow.Lock()
+	results += len(s.overflow.items)
+	s.overflow.items = nil
+	s.overflowing.Store(0)
+	s.overflow.Unlock()
 	dead = drain(s.dead, false)
 	return tasks, results, dead
 }

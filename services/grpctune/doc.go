@@ -40,6 +40,7 @@
 //	NumStreamWorkers         0 (goroutine per stream)  0         2: T ~, P cpu +5%: streams here live long, workers only start them
 //	max message size         4 MiB received    80 MiB            not a speed setting: a 1000×4 KiB batch exceeds 4 MiB
 //	keepalive                off               30s ping, 10s timeout  not a speed setting: finds dead peers on idle streams
+//	max connection idle      never             15m               not a speed setting: servers close connections without streams
 //
 // Reading the table: the BDP estimator's pings are the main cost of the
 // defaults on small messages (a ping and its ack per round trip), and

@@ -25,7 +25,9 @@ type Settings struct {
 	// defaults: 4 MiB received, no limit sent).
 	MaxMessage int
 	// Keepalive pings idle long-lived streams so that a dead peer is found
-	// without waiting for TCP's timeouts, and lets the server accept them.
+	// without waiting for TCP's timeouts, lets the server accept the
+	// pings, and has servers close connections idle for 15 minutes
+	// (DefaultServerKeepalive).
 	Keepalive bool
 	// Codec decodes Batch messages with Codec instead of the standard
 	// proto codec (same wire format).
@@ -71,10 +73,38 @@ func Tuned() Settings {
 // that often (its default minimum is 5 minutes, and a client pinging more
 // often than the server allows is disconnected with ENHANCE_YOUR_CALM).
 const (
-	keepaliveTime    = 30 * time.Second
-	keepaliveTimeout = 10 * time.Second
-	keepaliveMinTime = 10 * time.Second
+	keepaliveTime     = 30 * time.Second
+	keepaliveTimeout  = 10 * time.Second
+	keepaliveMinTime  = 10 * time.Second
+	maxConnectionIdle = 15 * time.Minute
 )
+
+// ServerKeepalive is how a server stops dead and idle connections from
+// holding its resources: their buffers, streams and goroutines.
+type ServerKeepalive struct {
+	// Time and Timeout: a connection quiet for Time is pinged, and closed
+	// when the ping is not answered within Timeout (a peer that vanished
+	// without closing its socket). gRPC raises a Time below 1s to 1s.
+	Time, Timeout time.Duration
+	// MaxConnectionIdle closes, with GOAWAY, a connection that has had no
+	// open stream for this long; a gRPC client reconnects on its next call.
+	MaxConnectionIdle time.Duration
+}
+
+// DefaultServerKeepalive is what Tuned servers use.
+func DefaultServerKeepalive() ServerKeepalive {
+	return ServerKeepalive{Time: keepaliveTime, Timeout: keepaliveTimeout, MaxConnectionIdle: maxConnectionIdle}
+}
+
+// ServerOptions returns k's server parameters and the enforcement policy
+// that lets clients ping every keepaliveMinTime, with or without streams.
+// Given after Tuned's options, they replace Tuned's keepalive.
+func (k ServerKeepalive) ServerOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: k.Time, Timeout: k.Timeout, MaxConnectionIdle: k.MaxConnectionIdle}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: keepaliveMinTime, PermitWithoutStream: true}),
+	}
+}
 
 // ServerOptions returns Tuned().ServerOptions().
 func ServerOptions() []grpc.ServerOption { return Tuned().ServerOptions() }
@@ -106,10 +136,7 @@ func (s Settings) ServerOptions() []grpc.ServerOption {
 		opts = append(opts, grpc.MaxRecvMsgSize(s.MaxMessage), grpc.MaxSendMsgSize(s.MaxMessage))
 	}
 	if s.Keepalive {
-		opts = append(opts,
-			grpc.KeepaliveParams(keepalive.ServerParameters{Time: keepaliveTime, Timeout: keepaliveTimeout}),
-			grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: keepaliveMinTime, PermitWithoutStream: true}),
-		)
+		opts = append(opts, DefaultServerKeepalive().ServerOptions()...)
 	}
 	if s.Codec {
 		opts = append(opts, grpc.ForceServerCodecV2(Codec{}))

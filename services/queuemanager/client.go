@@ -143,8 +143,19 @@ func (s *Server) receiveTasks(ctx context.Context, stream grpc.BidiStreamingServ
 			return toStatus(err)
 		}
 		b.SessionId = sess.ID
+		if dups := sess.Hold(len(b.Messages), func(i int) string { return b.Messages[i].Id }); dups != nil {
+			// A resubmission after a reconnect: what the session still
+			// holds will be answered once, so only the rest is queued.
+			s.metrics.duplicates.Add(float64(len(dups)))
+			b.Messages = dropIndexes(b.Messages, dups)
+			if len(b.Messages) == 0 {
+				b = nil
+				continue
+			}
+		}
 		n := len(b.Messages)
 		if err := sess.Enqueue(ctx, &session.Task{Priority: b.Priority, Payload: b}, s.now()); err != nil {
+			sess.Release(n, func(i int) string { return b.Messages[i].Id })
 			return toStatus(err)
 		}
 		s.metrics.accepted.Add(float64(n))
@@ -197,13 +208,14 @@ func (s *Server) sendResults(ctx context.Context, stream grpc.BidiStreamingServe
 			}
 			err := stream.Send(b)
 			if err == nil {
+				sess.Release(len(b.Messages), func(i int) string { return b.Messages[i].Id })
 				sess.Finish()
 			}
 			if err != nil {
 				// Keep what this client did not get for the next one.
 				for _, it := range buf[i:n] {
 					if r, _ := it.Value.(*pb.Batch); r != nil {
-						_ = sess.PushResult(context.Background(), r)
+						_ = sess.OfferResult(context.Background(), r)
 					}
 				}
 				return err
@@ -211,4 +223,18 @@ func (s *Server) sendResults(ctx context.Context, stream grpc.BidiStreamingServe
 			buf[i] = queue.Item{}
 		}
 	}
+}
+
+// dropIndexes removes the messages at the ascending indexes drop.
+func dropIndexes(msgs []*pb.Message, drop []int) []*pb.Message {
+	out := msgs[:0]
+	for i, m := range msgs {
+		if len(drop) > 0 && drop[0] == i {
+			drop = drop[1:]
+			continue
+		}
+		out = append(out, m)
+	}
+	clear(msgs[len(out):])
+	return out
 }

@@ -1,11 +1,13 @@
 package queuemanager
 
 import (
+	"math"
 	"slices"
 	"time"
 
 	"github.com/alpcrun/alpcrun/core/queue"
 	"github.com/alpcrun/alpcrun/core/scheduler"
+	"github.com/alpcrun/alpcrun/services/grpctune"
 	"github.com/alpcrun/alpcrun/services/internal/config"
 )
 
@@ -23,6 +25,16 @@ type Config struct {
 	SessionExpiry     time.Duration   `yaml:"sessionExpiry" usage:"sessions without client activity this long are closed"`
 	MaxBatchBytes     config.ByteSize `yaml:"maxBatchBytes" usage:"largest accepted task batch (e.g. 64MiB)"`
 	RequireClientID   bool            `yaml:"requireClientID" usage:"serve a session only to calls with its client_id in metadata clientid"`
+
+	// Limits against abuse (limits.go).
+	MaxBatchMessages     int             `yaml:"maxBatchMessages" usage:"most messages in one task batch"`
+	MaxMessageBytes      config.ByteSize `yaml:"maxMessageBytes" usage:"largest gRPC message received, task or result batch (at least maxBatchBytes)"`
+	MaxSessionsPerClient int             `yaml:"maxSessionsPerClient" usage:"most open sessions created under one client_id; sessions created without one share a quota"`
+	MaxStreams           int             `yaml:"maxStreams" usage:"most client and worker streams served at once"`
+	MaxConcurrentStreams int             `yaml:"maxConcurrentStreams" usage:"most concurrent streams on one connection (HTTP/2 makes further ones wait)"`
+	KeepaliveTime        time.Duration   `yaml:"keepaliveTime" usage:"ping a connection quiet this long (at least 1s)"`
+	KeepaliveTimeout     time.Duration   `yaml:"keepaliveTimeout" usage:"close a connection whose ping is unanswered this long"`
+	MaxConnectionIdle    time.Duration   `yaml:"maxConnectionIdle" usage:"close a connection without streams for this long"`
 }
 
 // DefaultConfig returns the defaults of SPEC §1 and §8.
@@ -37,6 +49,15 @@ func DefaultConfig() Config {
 		WorkerTimeout:     o.WorkerTimeout,
 		SessionExpiry:     o.SessionExpiry,
 		MaxBatchBytes:     config.ByteSize(o.MaxBatchBytes),
+
+		MaxBatchMessages:     o.MaxBatchMessages,
+		MaxMessageBytes:      config.ByteSize(o.MaxMessageBytes),
+		MaxSessionsPerClient: o.MaxSessionsPerClient,
+		MaxStreams:           o.MaxStreams,
+		MaxConcurrentStreams: o.MaxConcurrentStreams,
+		KeepaliveTime:        o.Keepalive.Time,
+		KeepaliveTimeout:     o.Keepalive.Timeout,
+		MaxConnectionIdle:    o.Keepalive.MaxConnectionIdle,
 	}
 }
 
@@ -56,13 +77,35 @@ func (c *Config) Validate() error {
 	for _, d := range []struct {
 		key string
 		v   time.Duration
-	}{{"schedulerInterval", c.SchedulerInterval}, {"workerTimeout", c.WorkerTimeout}, {"sessionExpiry", c.SessionExpiry}} {
+	}{
+		{"schedulerInterval", c.SchedulerInterval}, {"workerTimeout", c.WorkerTimeout}, {"sessionExpiry", c.SessionExpiry},
+		{"keepaliveTimeout", c.KeepaliveTimeout}, {"maxConnectionIdle", c.MaxConnectionIdle},
+	} {
 		if d.v <= 0 {
 			p.Add(d.key, "must be positive, got %v", d.v)
 		}
 	}
 	if c.MaxBatchBytes < 1 {
 		p.Add("maxBatchBytes", "must be positive, got %d", c.MaxBatchBytes)
+	}
+	if c.MaxMessageBytes < c.MaxBatchBytes || c.MaxMessageBytes > math.MaxInt32 {
+		p.Add("maxMessageBytes", "must be from maxBatchBytes (%d) to %d, got %d", c.MaxBatchBytes, math.MaxInt32, c.MaxMessageBytes)
+	}
+	for _, n := range []struct {
+		key    string
+		v, max int
+	}{
+		{"maxBatchMessages", c.MaxBatchMessages, math.MaxInt},
+		{"maxSessionsPerClient", c.MaxSessionsPerClient, math.MaxInt},
+		{"maxStreams", c.MaxStreams, math.MaxInt},
+		{"maxConcurrentStreams", c.MaxConcurrentStreams, math.MaxUint32},
+	} {
+		if n.v < 1 || n.v > n.max {
+			p.Add(n.key, "must be from 1 to %d, got %d", n.max, n.v)
+		}
+	}
+	if c.KeepaliveTime < time.Second {
+		p.Add("keepaliveTime", "must be at least 1s, got %v", c.KeepaliveTime)
 	}
 	return p.Err()
 }
@@ -79,5 +122,12 @@ func (c *Config) Options() Options {
 		SessionExpiry:     c.SessionExpiry,
 		MaxBatchBytes:     int(c.MaxBatchBytes),
 		RequireClientID:   c.RequireClientID,
+
+		MaxBatchMessages:     c.MaxBatchMessages,
+		MaxMessageBytes:      int(c.MaxMessageBytes),
+		MaxSessionsPerClient: c.MaxSessionsPerClient,
+		MaxStreams:           c.MaxStreams,
+		MaxConcurrentStreams: c.MaxConcurrentStreams,
+		Keepalive:            grpctune.ServerKeepalive{Time: c.KeepaliveTime, Timeout: c.KeepaliveTimeout, MaxConnectionIdle: c.MaxConnectionIdle},
 	}
 }

@@ -26,6 +26,8 @@ var errCodes = []struct {
 	{errUnknownWorker, codes.NotFound},
 	{errNotBound, codes.FailedPrecondition},
 	{errNotYourSession, codes.PermissionDenied},
+	{errTooManySessions, codes.ResourceExhausted},
+	{errTooManyStreams, codes.ResourceExhausted},
 	{context.Canceled, codes.Canceled},
 	{context.DeadlineExceeded, codes.DeadlineExceeded},
 }

@@ -11,14 +11,28 @@ import (
 // time, so they cost nothing per task.
 type metrics struct {
 	accepted, done, failed, redelivered, dead prometheus.Counter
+	duplicates                                prometheus.Counter
 	late                                      prometheus.Counter
 	latency                                   prometheus.Histogram
+	// refused counts refusals by the limit that caused them (limits.go).
+	refused [numLimits]prometheus.Counter
 }
+
+// The limits whose refusals are counted, by configuration key.
+const (
+	limitBatchMessages = iota
+	limitMessageBytes
+	limitSessions
+	limitStreams
+	numLimits
+)
+
+var limitKeys = [numLimits]string{"maxBatchMessages", "maxMessageBytes", "maxSessionsPerClient", "maxStreams"}
 
 func newMetrics(s *Server, reg prometheus.Registerer) *metrics {
 	tasks := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "alpcrun_tasks_total",
-		Help: "Tasks by outcome: accepted from clients, done, failed (worker error), redelivered, dead (attempts exhausted).",
+		Help: "Tasks by outcome: accepted from clients, done, failed (worker error), redelivered, dead (attempts exhausted), duplicate (resubmitted while held, dropped).",
 	}, []string{"outcome"})
 	m := &metrics{
 		accepted:    tasks.WithLabelValues("accepted"),
@@ -26,6 +40,7 @@ func newMetrics(s *Server, reg prometheus.Registerer) *metrics {
 		failed:      tasks.WithLabelValues("failed"),
 		redelivered: tasks.WithLabelValues("redelivered"),
 		dead:        tasks.WithLabelValues("dead"),
+		duplicates:  tasks.WithLabelValues("duplicate"),
 		late: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "alpcrun_late_results_total",
 			Help: "Result batches dropped because their batch was already answered or requeued.",
@@ -36,8 +51,15 @@ func newMetrics(s *Server, reg prometheus.Registerer) *metrics {
 			Buckets: prometheus.ExponentialBuckets(50e-6, 2, 20),
 		}),
 	}
+	refused := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "alpcrun_refused_total",
+		Help: "Requests refused by a limit, by its configuration key.",
+	}, []string{"limit"})
+	for i, k := range limitKeys {
+		m.refused[i] = refused.WithLabelValues(k)
+	}
 	if reg != nil {
-		reg.MustRegister(tasks, m.late, m.latency, &gauges{s: s})
+		reg.MustRegister(tasks, m.late, m.latency, refused, &gauges{s: s})
 	}
 	return m
 }

@@ -362,7 +362,10 @@ func (l *schedLoop) updateSession(sess *session.Session) {
 			l.waiting[sess.ID] = true
 		}
 	}
-	l.do(l.sched.SetIdle(sess.ID, sess.Idle() || l.parked[sess.ID]))
+	// A session whose client does not read its results gets no worker
+	// until it does: its workers would only pile up results, and other
+	// sessions need them.
+	l.do(l.sched.SetIdle(sess.ID, sess.Idle() || l.parked[sess.ID] || sess.ResultsFull()))
 	l.do(l.sched.SetPending(sess.ID, pending))
 }
 

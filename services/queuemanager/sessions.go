@@ -101,7 +101,9 @@ func (s *Server) CreateSession(_ context.Context, in *pb.Session) (*pb.Session, 
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	sess, err := s.sessions.Create(in.GetId(), in.GetApp().GetId(), attrs, s.now())
+	sess, err := s.createSession(attrs.ClientID, func() (*session.Session, error) {
+		return s.sessions.Create(in.GetId(), in.GetApp().GetId(), attrs, s.now())
+	})
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -193,13 +195,15 @@ func (s *Server) ClientStreamDeadLetters(in *pb.Session, stream grpc.ServerStrea
 	}
 	dead := sess.TakeDead()
 	for i, t := range dead {
-		if err := stream.Send(deadBatch(sess.ID, t)); err != nil {
+		b := deadBatch(sess.ID, t)
+		if err := stream.Send(b); err != nil {
 			// The client went away: keep what it did not get.
 			for _, t := range dead[i:] {
 				_ = sess.PushDead(context.Background(), t)
 			}
 			return err
 		}
+		sess.Release(len(b.Messages), func(i int) string { return b.Messages[i].Id })
 	}
 	return nil
 }

@@ -319,8 +319,9 @@ func (s *Server) complete(sess *session.Session, lease *session.Lease, r *pb.Bat
 	}
 	task := t.Payload.(*pb.Batch)
 	good, failed := splitResults(task, r)
-	// Background: once taken from the lease the answer must be queued; a
-	// full queue slows this worker, and only a closed session refuses it.
+	// Once taken from the lease the answer must be queued; only a closed
+	// session refuses it. It does not wait for a client that is not
+	// reading: the scheduler takes that session's workers instead.
 	if len(failed) > 0 {
 		dead := &pb.Batch{Id: r.Id, SessionId: sess.ID, Priority: task.Priority, Messages: failed}
 		if sess.PushDead(context.Background(), &session.Task{ID: t.ID, Payload: dead}) != nil {
@@ -335,7 +336,7 @@ func (s *Server) complete(sess *session.Session, lease *session.Lease, r *pb.Bat
 	// The client stream calls Finish once it has sent the results.
 	r.Messages = good
 	r.SessionId = sess.ID
-	if sess.PushResult(context.Background(), r) != nil {
+	if sess.OfferResult(context.Background(), r) != nil {
 		return
 	}
 	s.metrics.done.Add(float64(len(good)))

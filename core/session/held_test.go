@@ -1,0 +1,56 @@
+package session
+
+import (
+	"slices"
+	"strconv"
+	"testing"
+)
+
+func idsOf(names ...string) (int, func(int) string) {
+	return len(names), func(i int) string { return names[i] }
+}
+
+func TestHoldRelease(t *testing.T) {
+	s := &Session{}
+	if d := s.Hold(idsOf("a", "b", "c")); d != nil {
+		t.Fatalf("first hold dups %v", d)
+	}
+	if d := s.Hold(idsOf("x", "b", "y", "a")); !slices.Equal(d, []int{1, 3}) {
+		t.Fatalf("dups %v, want [1 3]", d)
+	}
+	s.Release(idsOf("a", "b"))
+	if d := s.Hold(idsOf("a", "c")); !slices.Equal(d, []int{1}) {
+		t.Fatalf("after release dups %v, want [1]", d)
+	}
+	if n := s.Held(); n != 4 { // a c x y; b released
+		t.Fatalf("held %d, want 4", n)
+	}
+}
+
+// BenchmarkHoldRelease is the queue manager's per-task cost of dedupe: one
+// Hold when a batch arrives and one Release when its results are sent.
+func BenchmarkHoldRelease(b *testing.B) {
+	for _, size := range []int{1, 100} {
+		b.Run("batch="+strconv.Itoa(size), func(b *testing.B) {
+			s := &Session{}
+			ids := make([]string, 4096*size)
+			for i := range ids {
+				ids[i] = "task-" + strconv.Itoa(i)
+			}
+			// A window of in-flight batches, as in a running session.
+			const window = 1 << 10
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				hold := ids[(i*size)%len(ids):][:size]
+				s.Hold(len(hold), func(j int) string { return hold[j] })
+				if i >= window/size {
+					old := ids[((i-window/size)*size)%len(ids):][:size]
+					s.Release(len(old), func(j int) string { return old[j] })
+				}
+				i++
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*size), "ns/task")
+		})
+	}
+}

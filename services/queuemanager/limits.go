@@ -1,0 +1,195 @@
+package queuemanager
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/alpcrun/alpcrun/core/session"
+	pb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
+)
+
+// Limits against abuse, by configuration key. Refusals name the key and
+// its value, except maxMessageBytes, which gRPC enforces with its own
+// message ("received message larger than max (N vs. M)").
+//
+//	key                   refusal             what it bounds
+//	maxBatchBytes         INVALID_ARGUMENT    a client batch's encoded size (batchChecker)
+//	maxBatchMessages      INVALID_ARGUMENT    a client batch's messages
+//	maxMessageBytes       RESOURCE_EXHAUSTED  any message received, task or result; not read
+//	maxSessionsPerClient  RESOURCE_EXHAUSTED  open sessions created under one client_id
+//	maxStreams            RESOURCE_EXHAUSTED  streaming calls served at once
+//	maxConcurrentStreams  none: HTTP/2 waits  streams of one connection
+//	keepalive*, maxConnectionIdle  closes     dead connections, and connections without streams
+//
+// maxMessageBytes is at least maxBatchBytes, so a batch between the two is
+// decoded and refused with INVALID_ARGUMENT as SPEC §3 says, and only a
+// larger one is cut off by gRPC before it is read.
+
+// limits is the Server's bookkeeping for maxStreams and
+// maxSessionsPerClient.
+type limits struct {
+	streams atomic.Int64
+
+	mu struct {
+		sync.Mutex
+		// byClient holds the sessions created under each client_id, ""
+		// for those created without one; closed ones are pruned lazily.
+		byClient map[string][]*session.Session
+		tracked  int // sessions in byClient, open or not
+	}
+}
+
+var (
+	errTooManySessions = errors.New("queuemanager: too many sessions")
+	errTooManyStreams  = errors.New("queuemanager: too many streams")
+)
+
+// openStream counts a streaming call against maxStreams; release ends it.
+func (s *Server) openStream() (release func(), err error) {
+	if n := s.limits.streams.Add(1); n > int64(s.opts.MaxStreams) {
+		s.limits.streams.Add(-1)
+		s.metrics.refused[limitStreams].Inc()
+		return nil, toStatus(fmt.Errorf("%w: %d streams open, maxStreams is %d", errTooManyStreams, n-1, s.opts.MaxStreams))
+	}
+	return func() { s.limits.streams.Add(-1) }, nil
+}
+
+// createSession runs create unless the client already has
+// maxSessionsPerClient open sessions. clientID is the one in the request,
+// before the registry gives an empty one a ULID, so that sessions created
+// without a client_id share one quota instead of escaping it. A session
+// stays counted under the client_id it was created with.
+func (s *Server) createSession(clientID string, create func() (*session.Session, error)) (*session.Session, error) {
+	l := &s.limits
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.mu.byClient == nil {
+		l.mu.byClient = make(map[string][]*session.Session)
+	}
+	open := l.prune(clientID)
+	if len(open) >= s.opts.MaxSessionsPerClient {
+		s.metrics.refused[limitSessions].Inc()
+		who := fmt.Sprintf("client_id %q has", clientID)
+		if clientID == "" {
+			who = "sessions without a client_id have"
+		}
+		return nil, fmt.Errorf("%w: %s %d open, maxSessionsPerClient is %d",
+			errTooManySessions, who, len(open), s.opts.MaxSessionsPerClient)
+	}
+	sess, err := create()
+	if err != nil {
+		return nil, err
+	}
+	l.mu.byClient[clientID] = append(open, sess)
+	l.mu.tracked++
+	// Clients that never come back would keep their closed sessions
+	// here; sweeping when half the entries may be closed keeps the cost
+	// amortised O(1) per session.
+	if l.mu.tracked > 2*s.sessions.Len()+64 {
+		for id := range l.mu.byClient {
+			l.prune(id)
+		}
+	}
+	return sess, nil
+}
+
+// prune drops the client's closed sessions and returns its open ones.
+func (l *limits) prune(clientID string) []*session.Session {
+	all := l.mu.byClient[clientID]
+	open := all[:0]
+	for _, sess := range all {
+		if !sess.Done() {
+			open = append(open, sess)
+		}
+	}
+	clear(all[len(open):]) // let the closed sessions be collected
+	l.mu.tracked -= len(all) - len(open)
+	if len(open) == 0 {
+		delete(l.mu.byClient, clientID)
+	} else {
+		l.mu.byClient[clientID] = open
+	}
+	return open
+}
+
+// limited is the Server as registered: every streaming call holds one of
+// maxStreams, and client batches are checked against maxBatchMessages as
+// they are received, before anything else reads them.
+type limited struct{ *Server }
+
+func (l limited) ClientStream(stream grpc.BidiStreamingServer[pb.Batch, pb.Batch]) error {
+	release, err := l.openStream()
+	if err != nil {
+		return err
+	}
+	defer release()
+	return l.Server.ClientStream(batches{stream, l.Server, true})
+}
+
+func (l limited) ClientStreamDeadLetters(in *pb.Session, stream grpc.ServerStreamingServer[pb.Batch]) error {
+	release, err := l.openStream()
+	if err != nil {
+		return err
+	}
+	defer release()
+	return l.Server.ClientStreamDeadLetters(in, stream)
+}
+
+func (l limited) WorkerUpdate(stream grpc.BidiStreamingServer[pb.WorkerState, pb.Instruction]) error {
+	release, err := l.openStream()
+	if err != nil {
+		return err
+	}
+	defer release()
+	return l.Server.WorkerUpdate(stream)
+}
+
+func (l limited) WorkerStream(stream grpc.BidiStreamingServer[pb.Batch, pb.Batch]) error {
+	release, err := l.openStream()
+	if err != nil {
+		return err
+	}
+	defer release()
+	return l.Server.WorkerStream(batches{stream, l.Server, false})
+}
+
+// batches counts the batches gRPC refuses over maxMessageBytes and, on a
+// client stream, refuses those over maxBatchMessages on receipt.
+type batches struct {
+	grpc.BidiStreamingServer[pb.Batch, pb.Batch]
+	s      *Server
+	client bool
+}
+
+func (c batches) Recv() (*pb.Batch, error) {
+	b, err := c.BidiStreamingServer.Recv()
+	if err != nil {
+		// gRPC has already ended the stream with its own status, which
+		// gives the size and the limit.
+		if status.Code(err) == codes.ResourceExhausted {
+			c.s.metrics.refused[limitMessageBytes].Inc()
+		}
+		return nil, err
+	}
+	if n := len(b.Messages); c.client && n > c.s.opts.MaxBatchMessages {
+		c.s.metrics.refused[limitBatchMessages].Inc()
+		return nil, toStatus(fmt.Errorf("%w: %d messages, maxBatchMessages is %d", errInvalidBatch, n, c.s.opts.MaxBatchMessages))
+	}
+	return b, nil
+}
+
+// ServerOptions are the gRPC server options that enforce the transport
+// limits: maxMessageBytes, maxConcurrentStreams and keepalive. Give them
+// after grpctune's, which they override.
+func (s *Server) ServerOptions() []grpc.ServerOption {
+	return append([]grpc.ServerOption{
+		grpc.MaxRecvMsgSize(s.opts.MaxMessageBytes),
+		grpc.MaxConcurrentStreams(uint32(s.opts.MaxConcurrentStreams)),
+	}, s.opts.Keepalive.ServerOptions()...)
+}
