@@ -35,9 +35,11 @@
 // Registers ScaleConfig.Workers workers, then opens ScaleConfig.Sessions
 // sessions (each with its stream), reading the queue manager's memory after
 // a forced GC at each step, and reports the RSS and heap deltas per worker
-// and per session; then sends one task through every session at once. The
-// queue manager has no per-decision metric, so the scheduler is timed by
-// replaying events of the kinds it reports into a core/scheduler of the
-// same size with the same default policy; the run fails unless the p99 per
-// event is below ScaleConfig.MaxDecisionP99.
+// and per session; then sends one task through every session at once. It
+// reports the queue manager's own scheduler passes over that run
+// (alpcrun_scheduler_pass_seconds: time per event, p99 pass), and times the
+// policy alone by replaying events of the kinds the queue manager reports
+// into a core/scheduler of the same size with the same default policy; the
+// run fails unless the replay's p99 per event is below
+// ScaleConfig.MaxDecisionP99.
 package soak

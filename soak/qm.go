@@ -40,6 +40,27 @@ type Snapshot struct {
 	Tasks    map[string]float64
 	Workers  map[string]float64
 	Sessions float64
+	// Sched is the queue manager's own alpcrun_scheduler_pass_seconds and
+	// alpcrun_scheduler_events_total.
+	Sched SchedStats
+}
+
+// SchedStats are the scheduler loop's passes: how many, their total time,
+// the events they handled, and the upper bound of the histogram bucket
+// that holds the 99th percentile pass.
+type SchedStats struct {
+	Passes  uint64
+	Seconds float64
+	Events  float64
+	P99Le   float64
+}
+
+// PerEvent is the mean time per event over the passes.
+func (s SchedStats) PerEvent() time.Duration {
+	if s.Events == 0 {
+		return 0
+	}
+	return time.Duration(s.Seconds / s.Events * float64(time.Second))
 }
 
 // ServeQM runs a queue manager configured by opts on 127.0.0.1 until ctx
@@ -132,6 +153,17 @@ func takeSnapshot(reg *prometheus.Registry) (Snapshot, error) {
 				s.Workers[label] = m.GetGauge().GetValue()
 			case "alpcrun_sessions":
 				s.Sessions = m.GetGauge().GetValue()
+			case "alpcrun_scheduler_events_total":
+				s.Sched.Events = m.GetCounter().GetValue()
+			case "alpcrun_scheduler_pass_seconds":
+				h := m.GetHistogram()
+				s.Sched.Passes, s.Sched.Seconds = h.GetSampleCount(), h.GetSampleSum()
+				for _, b := range h.GetBucket() {
+					if float64(b.GetCumulativeCount()) >= 0.99*float64(h.GetSampleCount()) {
+						s.Sched.P99Le = b.GetUpperBound()
+						break
+					}
+				}
 			}
 		}
 	}

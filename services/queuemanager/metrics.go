@@ -14,6 +14,10 @@ type metrics struct {
 	duplicates                                prometheus.Counter
 	late                                      prometheus.Counter
 	latency                                   prometheus.Histogram
+	// schedPass times one pass of the scheduler loop; schedEvents counts
+	// the session and worker events its passes handled.
+	schedPass   prometheus.Histogram
+	schedEvents prometheus.Counter
 	// refused counts refusals by the limit that caused them (limits.go).
 	refused [numLimits]prometheus.Counter
 }
@@ -50,6 +54,15 @@ func newMetrics(s *Server, reg prometheus.Registerer) *metrics {
 			Help:    "Time from a task's acceptance to its result being queued for the client.",
 			Buckets: prometheus.ExponentialBuckets(50e-6, 2, 20),
 		}),
+		schedPass: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "alpcrun_scheduler_pass_seconds",
+			Help:    "Time of one scheduler pass: the session and worker events gathered since the last, the policy's decisions and their BIND/UNBIND sends.",
+			Buckets: prometheus.ExponentialBuckets(1e-6, 2, 24),
+		}),
+		schedEvents: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "alpcrun_scheduler_events_total",
+			Help: "Session and worker events handled by scheduler passes; alpcrun_scheduler_pass_seconds_sum over it is the time per event.",
+		}),
 	}
 	refused := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "alpcrun_refused_total",
@@ -59,7 +72,7 @@ func newMetrics(s *Server, reg prometheus.Registerer) *metrics {
 		m.refused[i] = refused.WithLabelValues(k)
 	}
 	if reg != nil {
-		reg.MustRegister(tasks, m.late, m.latency, refused, &gauges{s: s})
+		reg.MustRegister(tasks, m.late, m.latency, m.schedPass, m.schedEvents, refused, &gauges{s: s})
 	}
 	return m
 }

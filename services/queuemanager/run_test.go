@@ -104,7 +104,7 @@ func TestRunAuth(t *testing.T) {
 	for path, want := range map[string][]string{
 		"/healthz": nil,
 		"/readyz":  nil,
-		"/metrics": {"alpcrun_queue_depth{", "alpcrun_sessions ", "alpcrun_workers{state=", "alpcrun_task_latency_seconds_bucket", "go_goroutines"},
+		"/metrics": {"alpcrun_queue_depth{", "alpcrun_sessions ", "alpcrun_workers{state=", "alpcrun_task_latency_seconds_bucket", "alpcrun_scheduler_pass_seconds_bucket", "alpcrun_scheduler_events_total ", "go_goroutines"},
 	} {
 		resp, err := http.Get("http://" + cfg.HTTPListen + path)
 		if err != nil {

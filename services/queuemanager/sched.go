@@ -206,7 +206,12 @@ func (l *schedLoop) apply() {
 	}
 	clear(l.mu.finished)
 	l.mu.Unlock()
-	defer l.handOver()
+	start, events := time.Now(), len(sessions)+len(workers)+len(ended)
+	defer func() {
+		l.handOver()
+		l.s.metrics.schedPass.Observe(time.Since(start).Seconds())
+		l.s.metrics.schedEvents.Add(float64(events))
+	}()
 
 	// Closed sessions first, so that a worker freed below is not bound
 	// to a session that is already gone.
