@@ -29,13 +29,16 @@ func mdValue(ctx context.Context, k string) string {
 // batchChecker validates client batches; its set is reused across the
 // batches of one stream so that validation does not allocate.
 type batchChecker struct {
-	maxBytes int
-	seen     map[string]struct{}
+	maxBytes, maxMessages int
+	seen                  map[string]struct{}
 }
 
 func (c *batchChecker) check(b *pb.Batch) error {
 	if len(b.Messages) == 0 {
 		return fmt.Errorf("%w: no messages", errInvalidBatch)
+	}
+	if n := len(b.Messages); c.maxMessages > 0 && n > c.maxMessages {
+		return fmt.Errorf("%w: %d messages, maxBatchMessages is %d", errTooManyMessages, n, c.maxMessages)
 	}
 	if c.maxBytes > 0 {
 		if n := proto.Size(b); n > c.maxBytes {
@@ -126,7 +129,7 @@ func (s *Server) ClientStream(stream grpc.BidiStreamingServer[pb.Batch, pb.Batch
 // the task queue is full it does not read, so gRPC flow control slows the
 // client and nothing is dropped.
 func (s *Server) receiveTasks(ctx context.Context, stream grpc.BidiStreamingServer[pb.Batch, pb.Batch], sess *session.Session, b *pb.Batch) error {
-	chk := batchChecker{maxBytes: s.opts.MaxBatchBytes}
+	chk := batchChecker{maxBytes: s.opts.MaxBatchBytes, maxMessages: s.opts.MaxBatchMessages}
 	for {
 		if b == nil {
 			var err error
@@ -140,6 +143,9 @@ func (s *Server) receiveTasks(ctx context.Context, stream grpc.BidiStreamingServ
 			return toStatus(fmt.Errorf("%w: batch for session %q on a stream of session %q", errInvalidBatch, b.SessionId, sess.ID))
 		}
 		if err := chk.check(b); err != nil {
+			if errors.Is(err, errTooManyMessages) {
+				s.metrics.refused[limitBatchMessages].Inc()
+			}
 			return toStatus(err)
 		}
 		b.SessionId = sess.ID

@@ -20,7 +20,7 @@ import (
 //
 //	key                   refusal             what it bounds
 //	maxBatchBytes         INVALID_ARGUMENT    a client batch's encoded size (batchChecker)
-//	maxBatchMessages      INVALID_ARGUMENT    a client batch's messages
+//	maxBatchMessages      INVALID_ARGUMENT    a client batch's messages (batchChecker)
 //	maxMessageBytes       RESOURCE_EXHAUSTED  any message received, task or result; not read
 //	maxSessionsPerClient  RESOURCE_EXHAUSTED  open sessions created under one client_id
 //	maxStreams            RESOURCE_EXHAUSTED  streaming calls served at once
@@ -48,6 +48,7 @@ type limits struct {
 var (
 	errTooManySessions = errors.New("queuemanager: too many sessions")
 	errTooManyStreams  = errors.New("queuemanager: too many streams")
+	errTooManyMessages = fmt.Errorf("%w: too many messages", errInvalidBatch)
 )
 
 // openStream counts a streaming call against maxStreams; release ends it.
@@ -119,8 +120,7 @@ func (l *limits) prune(clientID string) []*session.Session {
 }
 
 // limited is the Server as registered: every streaming call holds one of
-// maxStreams, and client batches are checked against maxBatchMessages as
-// they are received, before anything else reads them.
+// maxStreams.
 type limited struct{ *Server }
 
 func (l limited) ClientStream(stream grpc.BidiStreamingServer[pb.Batch, pb.Batch]) error {
@@ -129,7 +129,7 @@ func (l limited) ClientStream(stream grpc.BidiStreamingServer[pb.Batch, pb.Batch
 		return err
 	}
 	defer release()
-	return l.Server.ClientStream(batches{stream, l.Server, true})
+	return l.Server.ClientStream(batches{stream, l.Server})
 }
 
 func (l limited) ClientStreamDeadLetters(in *pb.Session, stream grpc.ServerStreamingServer[pb.Batch]) error {
@@ -156,15 +156,13 @@ func (l limited) WorkerStream(stream grpc.BidiStreamingServer[pb.Batch, pb.Batch
 		return err
 	}
 	defer release()
-	return l.Server.WorkerStream(batches{stream, l.Server, false})
+	return l.Server.WorkerStream(batches{stream, l.Server})
 }
 
-// batches counts the batches gRPC refuses over maxMessageBytes and, on a
-// client stream, refuses those over maxBatchMessages on receipt.
+// batches counts the batches gRPC refuses over maxMessageBytes.
 type batches struct {
 	grpc.BidiStreamingServer[pb.Batch, pb.Batch]
-	s      *Server
-	client bool
+	s *Server
 }
 
 func (c batches) Recv() (*pb.Batch, error) {
@@ -176,10 +174,6 @@ func (c batches) Recv() (*pb.Batch, error) {
 			c.s.metrics.refused[limitMessageBytes].Inc()
 		}
 		return nil, err
-	}
-	if n := len(b.Messages); c.client && n > c.s.opts.MaxBatchMessages {
-		c.s.metrics.refused[limitBatchMessages].Inc()
-		return nil, toStatus(fmt.Errorf("%w: %d messages, maxBatchMessages is %d", errInvalidBatch, n, c.s.opts.MaxBatchMessages))
 	}
 	return b, nil
 }

@@ -607,28 +607,26 @@ func (s *Session) resubmit(carry *pb.Batch) int {
 		}
 	}
 	// Batches by shared-data level, so each task keeps its own.
+	type levelKey struct {
+		set   bool
+		level uint32
+	}
 	var again []*pb.Batch
-	open := map[uint32]*pb.Batch{}
-	var noLevel *pb.Batch
+	open := map[levelKey]*pb.Batch{}
 	n := 0
 	for id, p := range s.mu.pending {
 		if _, ok := local[id]; ok {
 			continue
 		}
-		var b *pb.Batch
-		if p.level == nil {
-			b = noLevel
-		} else {
-			b = open[*p.level]
+		var k levelKey
+		if p.level != nil {
+			k = levelKey{true, *p.level}
 		}
+		b := open[k]
 		if b == nil || len(b.Messages) >= s.opts.MaxBatchSize {
 			b = s.newBatch(make([]*pb.Message, 0, min(s.opts.MaxBatchSize, len(s.mu.pending))), p.level)
 			again = append(again, b)
-			if p.level == nil {
-				noLevel = b
-			} else {
-				open[*p.level] = b
-			}
+			open[k] = b
 		}
 		b.Messages = append(b.Messages, &pb.Message{Id: id, Payload: p.payload})
 		n++
