@@ -119,3 +119,58 @@ func TestQueueManagerRestart(t *testing.T) {
 	}
 	t.Logf("%d tasks run for %d results; %d resubmitted", ran.Load(), n, s.Resubmitted())
 }
+
+// levelSource answers a shared-data read with the level asked for, so a
+// handler can tell which level its batch named.
+type levelSource struct{}
+
+func (levelSource) Get(_ context.Context, _ string, level uint32) (any, error) { return level, nil }
+
+// Tasks resubmitted after a restart keep the shared-data level they were
+// submitted under, also when the level changed while they were unanswered.
+func TestResubmissionKeepsSharedDataLevel(t *testing.T) {
+	const n = 400
+	qm := &qmProcess{t: t}
+	qm.start()
+	t.Cleanup(func() { qm.stop() })
+	release := make(chan struct{})
+	startWorkers(t, qm.addr, 2, func(ctx context.Context, task worker.Task) ([]byte, error) {
+		select { // nothing is answered before the restart
+		case <-release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		return []byte(strconv.Itoa(int(task.SharedData.(uint32)))), nil
+	}, worker.WithSharedData(levelSource{}), worker.WithConcurrency(4))
+	ctx := testCtx(t)
+	c := dial(t, ctx, qm.addr)
+	one, two := uint32(1), uint32(2)
+	s := createSession(t, ctx, c, client.SessionOptions{SharedDataLevel: &one})
+	want := map[string]string{}
+	for i := range n {
+		if i == n/2 {
+			s.SetSharedDataLevel(&two)
+		}
+		id := strconv.Itoa(i)
+		want[id] = strconv.Itoa(1 + 2*i/n)
+		if err := s.Submit(ctx, id, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.CloseSend()
+	qm.stop()
+	qm.start()
+	close(release)
+	got := collect(t, ctx, s)
+	if err := s.Wait(ctx); err != nil {
+		t.Fatalf("wait: %v", err)
+	}
+	if len(got) != n || s.Resubmitted() == 0 {
+		t.Fatalf("%d results, %d resubmitted", len(got), s.Resubmitted())
+	}
+	for id, r := range got {
+		if string(r.Payload) != want[id] {
+			t.Fatalf("task %s ran at shared-data level %s, submitted under %s", id, r.Payload, want[id])
+		}
+	}
+}
