@@ -169,13 +169,8 @@ case $target in
     conn=(--queue-manager "$qm" --central-cache "$cc")
     ;;
   compose)
-    if docker compose version >/dev/null 2>&1; then
-      compose=(docker compose)
-    elif command -v docker-compose >/dev/null; then
-      compose=(docker-compose)
-    else
-      die "neither 'docker compose' nor docker-compose is installed"
-    fi
+    source deploy/scripts/compose.sh
+    find_compose loadgen || exit 1
     "$work/certs" -dir "$work/tls" >/dev/null
     export ALPCRUN_CERTS=$work/tls ALPCRUN_TASK=echo
     ALPCRUN_API_KEY=$(cat "$work/tls/api-key")

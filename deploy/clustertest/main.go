@@ -13,19 +13,16 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/alpcrun/alpcrun/deploy/ledger"
+	"github.com/alpcrun/alpcrun/deploy/probe"
 	"github.com/alpcrun/alpcrun/services/sdk/client"
 )
 
@@ -188,7 +185,7 @@ func run(ctx context.Context, c config) error {
 	if l.Redelivered == 0 {
 		errs = append(errs, errors.New("clustertest: no task was redelivered: the killed worker held none in flight, so the kill proved nothing"))
 	}
-	n, err := registeredWorkers(ctx, c.qmHTTP)
+	n, err := probe.Workers(ctx, c.qmHTTP)
 	switch {
 	case err != nil:
 		errs = append(errs, err)
@@ -209,7 +206,7 @@ func waitWorkers(ctx context.Context, addr string, want int) error {
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		n, err := registeredWorkers(ctx, addr)
+		n, err := probe.Workers(ctx, addr)
 		if err == nil && n >= want {
 			return nil
 		}
@@ -219,36 +216,4 @@ func waitWorkers(ctx context.Context, addr string, want int) error {
 			return fmt.Errorf("clustertest: %d of %d workers registered (last error: %v): %w", n, want, err, ctx.Err())
 		}
 	}
-}
-
-// registeredWorkers sums alpcrun_workers{state} from the queue manager's
-// /metrics.
-func registeredWorkers(ctx context.Context, addr string) (int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
-	if err != nil {
-		return 0, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("clustertest: GET /metrics: %s", resp.Status)
-	}
-	total := 0.0
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, "alpcrun_workers{") && !strings.HasPrefix(line, "alpcrun_workers ") {
-			continue
-		}
-		f := strings.Fields(line)
-		v, err := strconv.ParseFloat(f[len(f)-1], 64)
-		if err != nil {
-			return 0, fmt.Errorf("clustertest: metrics line %q: %v", line, err)
-		}
-		total += v
-	}
-	return int(total), sc.Err()
 }

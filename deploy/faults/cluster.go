@@ -1,15 +1,14 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net/http"
 	"os/exec"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/alpcrun/alpcrun/deploy/probe"
 	"github.com/alpcrun/alpcrun/internal/faultproxy"
 )
 
@@ -156,31 +155,5 @@ func (c *cluster) workers(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
-	if err != nil {
-		return 0, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("faults: GET /metrics: %s", resp.Status)
-	}
-	total := 0.0
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, "alpcrun_workers{") && !strings.HasPrefix(line, "alpcrun_workers ") {
-			continue
-		}
-		f := strings.Fields(line)
-		v, err := strconv.ParseFloat(f[len(f)-1], 64)
-		if err != nil {
-			return 0, fmt.Errorf("faults: metrics line %q: %v", line, err)
-		}
-		total += v
-	}
-	return int(total), sc.Err()
+	return probe.Workers(ctx, addr)
 }

@@ -6,26 +6,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-if docker compose version >/dev/null 2>&1; then
-  compose=(docker compose)
-elif command -v docker-compose >/dev/null; then
-  compose=(docker-compose)
-else
-  echo "cluster-test: neither 'docker compose' nor docker-compose is installed" >&2
-  exit 1
-fi
+source deploy/scripts/compose.sh
+find_compose cluster-test
 project="alpcrun-ct-$$"
 dc() { "${compose[@]}" -p "$project" -f deploy/compose.yaml "$@"; }
 
 work=$(mktemp -d)
 cleanup() {
   rc=$?
-  if [[ $rc -ne 0 ]]; then
-    echo "cluster-test: FAILED; last lines of the containers' logs:" >&2
-    dc logs --no-color --tail 40 >&2 || true
-  fi
-  dc down --volumes --remove-orphans --timeout 5 >/dev/null 2>&1 || true
-  rm -rf "$work"
+  compose_teardown cluster-test 40
   exit $rc
 }
 trap cleanup EXIT

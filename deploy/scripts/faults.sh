@@ -9,14 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-if docker compose version >/dev/null 2>&1; then
-  compose=(docker compose)
-elif command -v docker-compose >/dev/null; then
-  compose=(docker-compose)
-else
-  echo "faults: neither 'docker compose' nor docker-compose is installed" >&2
-  exit 1
-fi
+source deploy/scripts/compose.sh
+find_compose faults
 project=${FAULTS_PROJECT:-alpcrun-faults}
 tag=${IMAGE_TAG:-latest}
 dc() { "${compose[@]}" -p "$project" -f deploy/compose.yaml -f deploy/compose.faults.yaml "$@"; }
@@ -24,12 +18,7 @@ dc() { "${compose[@]}" -p "$project" -f deploy/compose.yaml -f deploy/compose.fa
 work=$(mktemp -d)
 cleanup() {
   rc=$?
-  if [[ $rc -ne 0 ]]; then
-    echo "faults: FAILED; last lines of the containers' logs:" >&2
-    dc logs --no-color --tail 30 >&2 || true
-  fi
-  dc down --volumes --remove-orphans --timeout 5 >/dev/null 2>&1 || true
-  rm -rf "$work"
+  compose_teardown faults 30
   exit $rc
 }
 trap cleanup EXIT
