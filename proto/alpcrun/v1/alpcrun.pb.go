@@ -32,6 +32,64 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// Extensions.
+// Work stealing on WorkerStream, only with workers that open the stream
+// with metadata "revoke" = "1" (docs/design.md, "Dispatch"). The queue
+// manager sends a batch with only id and REVOKE: give batch id back if you
+// have not started it. The worker answers with only id and RETURNED (not
+// started; no result will follow) or STARTED (its result will follow).
+type Batch_Revoke int32
+
+const (
+	Batch_REVOKE_UNSPECIFIED Batch_Revoke = 0
+	Batch_REVOKE             Batch_Revoke = 1
+	Batch_RETURNED           Batch_Revoke = 2
+	Batch_STARTED            Batch_Revoke = 3
+)
+
+// Enum value maps for Batch_Revoke.
+var (
+	Batch_Revoke_name = map[int32]string{
+		0: "REVOKE_UNSPECIFIED",
+		1: "REVOKE",
+		2: "RETURNED",
+		3: "STARTED",
+	}
+	Batch_Revoke_value = map[string]int32{
+		"REVOKE_UNSPECIFIED": 0,
+		"REVOKE":             1,
+		"RETURNED":           2,
+		"STARTED":            3,
+	}
+)
+
+func (x Batch_Revoke) Enum() *Batch_Revoke {
+	p := new(Batch_Revoke)
+	*p = x
+	return p
+}
+
+func (x Batch_Revoke) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Batch_Revoke) Descriptor() protoreflect.EnumDescriptor {
+	return file_alpcrun_v1_alpcrun_proto_enumTypes[0].Descriptor()
+}
+
+func (Batch_Revoke) Type() protoreflect.EnumType {
+	return &file_alpcrun_v1_alpcrun_proto_enumTypes[0]
+}
+
+func (x Batch_Revoke) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Batch_Revoke.Descriptor instead.
+func (Batch_Revoke) EnumDescriptor() ([]byte, []int) {
+	return file_alpcrun_v1_alpcrun_proto_rawDescGZIP(), []int{3, 0}
+}
+
 type WorkerState_State int32
 
 const (
@@ -69,11 +127,11 @@ func (x WorkerState_State) String() string {
 }
 
 func (WorkerState_State) Descriptor() protoreflect.EnumDescriptor {
-	return file_alpcrun_v1_alpcrun_proto_enumTypes[0].Descriptor()
+	return file_alpcrun_v1_alpcrun_proto_enumTypes[1].Descriptor()
 }
 
 func (WorkerState_State) Type() protoreflect.EnumType {
-	return &file_alpcrun_v1_alpcrun_proto_enumTypes[0]
+	return &file_alpcrun_v1_alpcrun_proto_enumTypes[1]
 }
 
 func (x WorkerState_State) Number() protoreflect.EnumNumber {
@@ -118,11 +176,11 @@ func (x Instruction_Type) String() string {
 }
 
 func (Instruction_Type) Descriptor() protoreflect.EnumDescriptor {
-	return file_alpcrun_v1_alpcrun_proto_enumTypes[1].Descriptor()
+	return file_alpcrun_v1_alpcrun_proto_enumTypes[2].Descriptor()
 }
 
 func (Instruction_Type) Type() protoreflect.EnumType {
-	return &file_alpcrun_v1_alpcrun_proto_enumTypes[1]
+	return &file_alpcrun_v1_alpcrun_proto_enumTypes[2]
 }
 
 func (x Instruction_Type) Number() protoreflect.EnumNumber {
@@ -379,10 +437,11 @@ type Batch struct {
 	Id        string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	SessionId string `protobuf:"bytes,2,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
 	// Within the session: higher first, FIFO among equals (heap queue only).
-	Priority                      uint32     `protobuf:"varint,3,opt,name=priority,proto3" json:"priority,omitempty"`
-	Messages                      []*Message `protobuf:"bytes,4,rep,name=messages,proto3" json:"messages,omitempty"`
-	UseSharedData                 *bool      `protobuf:"varint,5,opt,name=use_shared_data,json=useSharedData,proto3,oneof" json:"use_shared_data,omitempty"`
-	RequiredSharedDataUpdateLevel *uint32    `protobuf:"varint,6,opt,name=required_shared_data_update_level,json=requiredSharedDataUpdateLevel,proto3,oneof" json:"required_shared_data_update_level,omitempty"`
+	Priority                      uint32       `protobuf:"varint,3,opt,name=priority,proto3" json:"priority,omitempty"`
+	Messages                      []*Message   `protobuf:"bytes,4,rep,name=messages,proto3" json:"messages,omitempty"`
+	UseSharedData                 *bool        `protobuf:"varint,5,opt,name=use_shared_data,json=useSharedData,proto3,oneof" json:"use_shared_data,omitempty"`
+	RequiredSharedDataUpdateLevel *uint32      `protobuf:"varint,6,opt,name=required_shared_data_update_level,json=requiredSharedDataUpdateLevel,proto3,oneof" json:"required_shared_data_update_level,omitempty"`
+	Revoke                        Batch_Revoke `protobuf:"varint,10,opt,name=revoke,proto3,enum=alpcrun.v1.Batch_Revoke" json:"revoke,omitempty"`
 	unknownFields                 protoimpl.UnknownFields
 	sizeCache                     protoimpl.SizeCache
 }
@@ -457,6 +516,13 @@ func (x *Batch) GetRequiredSharedDataUpdateLevel() uint32 {
 		return *x.RequiredSharedDataUpdateLevel
 	}
 	return 0
+}
+
+func (x *Batch) GetRevoke() Batch_Revoke {
+	if x != nil {
+		return x.Revoke
+	}
+	return Batch_REVOKE_UNSPECIFIED
 }
 
 type Message struct {
@@ -803,7 +869,7 @@ const file_alpcrun_v1_alpcrun_proto_rawDesc = "" +
 	" \x01(\rR\vmaxAttempts\x12<\n" +
 	"\ftask_timeout\x18\v \x01(\v2\x19.google.protobuf.DurationR\vtaskTimeoutB\x0e\n" +
 	"\f_min_workersB\x0e\n" +
-	"\f_max_workers\"\xb9\x02\n" +
+	"\f_max_workers\"\xb4\x03\n" +
 	"\x05Batch\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -811,7 +877,15 @@ const file_alpcrun_v1_alpcrun_proto_rawDesc = "" +
 	"\bpriority\x18\x03 \x01(\rR\bpriority\x12/\n" +
 	"\bmessages\x18\x04 \x03(\v2\x13.alpcrun.v1.MessageR\bmessages\x12+\n" +
 	"\x0fuse_shared_data\x18\x05 \x01(\bH\x00R\ruseSharedData\x88\x01\x01\x12M\n" +
-	"!required_shared_data_update_level\x18\x06 \x01(\rH\x01R\x1drequiredSharedDataUpdateLevel\x88\x01\x01B\x12\n" +
+	"!required_shared_data_update_level\x18\x06 \x01(\rH\x01R\x1drequiredSharedDataUpdateLevel\x88\x01\x01\x120\n" +
+	"\x06revoke\x18\n" +
+	" \x01(\x0e2\x18.alpcrun.v1.Batch.RevokeR\x06revoke\"G\n" +
+	"\x06Revoke\x12\x16\n" +
+	"\x12REVOKE_UNSPECIFIED\x10\x00\x12\n" +
+	"\n" +
+	"\x06REVOKE\x10\x01\x12\f\n" +
+	"\bRETURNED\x10\x02\x12\v\n" +
+	"\aSTARTED\x10\x03B\x12\n" +
 	"\x10_use_shared_dataB$\n" +
 	"\"_required_shared_data_update_level\"e\n" +
 	"\aMessage\x12\x0e\n" +
@@ -876,58 +950,60 @@ func file_alpcrun_v1_alpcrun_proto_rawDescGZIP() []byte {
 	return file_alpcrun_v1_alpcrun_proto_rawDescData
 }
 
-var file_alpcrun_v1_alpcrun_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_alpcrun_v1_alpcrun_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
 var file_alpcrun_v1_alpcrun_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_alpcrun_v1_alpcrun_proto_goTypes = []any{
-	(WorkerState_State)(0),      // 0: alpcrun.v1.WorkerState.State
-	(Instruction_Type)(0),       // 1: alpcrun.v1.Instruction.Type
-	(*Session)(nil),             // 2: alpcrun.v1.Session
-	(*App)(nil),                 // 3: alpcrun.v1.App
-	(*SessionAttributes)(nil),   // 4: alpcrun.v1.SessionAttributes
-	(*Batch)(nil),               // 5: alpcrun.v1.Batch
-	(*Message)(nil),             // 6: alpcrun.v1.Message
-	(*SharedData)(nil),          // 7: alpcrun.v1.SharedData
-	(*Status)(nil),              // 8: alpcrun.v1.Status
-	(*WorkerState)(nil),         // 9: alpcrun.v1.WorkerState
-	(*Instruction)(nil),         // 10: alpcrun.v1.Instruction
-	(*durationpb.Duration)(nil), // 11: google.protobuf.Duration
+	(Batch_Revoke)(0),           // 0: alpcrun.v1.Batch.Revoke
+	(WorkerState_State)(0),      // 1: alpcrun.v1.WorkerState.State
+	(Instruction_Type)(0),       // 2: alpcrun.v1.Instruction.Type
+	(*Session)(nil),             // 3: alpcrun.v1.Session
+	(*App)(nil),                 // 4: alpcrun.v1.App
+	(*SessionAttributes)(nil),   // 5: alpcrun.v1.SessionAttributes
+	(*Batch)(nil),               // 6: alpcrun.v1.Batch
+	(*Message)(nil),             // 7: alpcrun.v1.Message
+	(*SharedData)(nil),          // 8: alpcrun.v1.SharedData
+	(*Status)(nil),              // 9: alpcrun.v1.Status
+	(*WorkerState)(nil),         // 10: alpcrun.v1.WorkerState
+	(*Instruction)(nil),         // 11: alpcrun.v1.Instruction
+	(*durationpb.Duration)(nil), // 12: google.protobuf.Duration
 }
 var file_alpcrun_v1_alpcrun_proto_depIdxs = []int32{
-	3,  // 0: alpcrun.v1.Session.app:type_name -> alpcrun.v1.App
-	4,  // 1: alpcrun.v1.Session.attributes:type_name -> alpcrun.v1.SessionAttributes
-	11, // 2: alpcrun.v1.SessionAttributes.idle_timeout:type_name -> google.protobuf.Duration
-	11, // 3: alpcrun.v1.SessionAttributes.task_timeout:type_name -> google.protobuf.Duration
-	6,  // 4: alpcrun.v1.Batch.messages:type_name -> alpcrun.v1.Message
-	11, // 5: alpcrun.v1.SharedData.ttl:type_name -> google.protobuf.Duration
-	0,  // 6: alpcrun.v1.WorkerState.state:type_name -> alpcrun.v1.WorkerState.State
-	1,  // 7: alpcrun.v1.Instruction.type:type_name -> alpcrun.v1.Instruction.Type
-	2,  // 8: alpcrun.v1.Queue.CreateSession:input_type -> alpcrun.v1.Session
-	2,  // 9: alpcrun.v1.Queue.UpdateSession:input_type -> alpcrun.v1.Session
-	2,  // 10: alpcrun.v1.Queue.CloseSession:input_type -> alpcrun.v1.Session
-	5,  // 11: alpcrun.v1.Queue.ClientStream:input_type -> alpcrun.v1.Batch
-	2,  // 12: alpcrun.v1.Queue.ClientStreamDeadLetters:input_type -> alpcrun.v1.Session
-	5,  // 13: alpcrun.v1.Queue.WorkerStream:input_type -> alpcrun.v1.Batch
-	9,  // 14: alpcrun.v1.Queue.WorkerUpdate:input_type -> alpcrun.v1.WorkerState
-	7,  // 15: alpcrun.v1.Cache.SetSharedData:input_type -> alpcrun.v1.SharedData
-	7,  // 16: alpcrun.v1.Cache.UpdateSharedData:input_type -> alpcrun.v1.SharedData
-	7,  // 17: alpcrun.v1.Cache.GetSharedData:input_type -> alpcrun.v1.SharedData
-	7,  // 18: alpcrun.v1.Cache.DeleteSharedData:input_type -> alpcrun.v1.SharedData
-	2,  // 19: alpcrun.v1.Queue.CreateSession:output_type -> alpcrun.v1.Session
-	8,  // 20: alpcrun.v1.Queue.UpdateSession:output_type -> alpcrun.v1.Status
-	8,  // 21: alpcrun.v1.Queue.CloseSession:output_type -> alpcrun.v1.Status
-	5,  // 22: alpcrun.v1.Queue.ClientStream:output_type -> alpcrun.v1.Batch
-	5,  // 23: alpcrun.v1.Queue.ClientStreamDeadLetters:output_type -> alpcrun.v1.Batch
-	5,  // 24: alpcrun.v1.Queue.WorkerStream:output_type -> alpcrun.v1.Batch
-	10, // 25: alpcrun.v1.Queue.WorkerUpdate:output_type -> alpcrun.v1.Instruction
-	8,  // 26: alpcrun.v1.Cache.SetSharedData:output_type -> alpcrun.v1.Status
-	8,  // 27: alpcrun.v1.Cache.UpdateSharedData:output_type -> alpcrun.v1.Status
-	7,  // 28: alpcrun.v1.Cache.GetSharedData:output_type -> alpcrun.v1.SharedData
-	8,  // 29: alpcrun.v1.Cache.DeleteSharedData:output_type -> alpcrun.v1.Status
-	19, // [19:30] is the sub-list for method output_type
-	8,  // [8:19] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	4,  // 0: alpcrun.v1.Session.app:type_name -> alpcrun.v1.App
+	5,  // 1: alpcrun.v1.Session.attributes:type_name -> alpcrun.v1.SessionAttributes
+	12, // 2: alpcrun.v1.SessionAttributes.idle_timeout:type_name -> google.protobuf.Duration
+	12, // 3: alpcrun.v1.SessionAttributes.task_timeout:type_name -> google.protobuf.Duration
+	7,  // 4: alpcrun.v1.Batch.messages:type_name -> alpcrun.v1.Message
+	0,  // 5: alpcrun.v1.Batch.revoke:type_name -> alpcrun.v1.Batch.Revoke
+	12, // 6: alpcrun.v1.SharedData.ttl:type_name -> google.protobuf.Duration
+	1,  // 7: alpcrun.v1.WorkerState.state:type_name -> alpcrun.v1.WorkerState.State
+	2,  // 8: alpcrun.v1.Instruction.type:type_name -> alpcrun.v1.Instruction.Type
+	3,  // 9: alpcrun.v1.Queue.CreateSession:input_type -> alpcrun.v1.Session
+	3,  // 10: alpcrun.v1.Queue.UpdateSession:input_type -> alpcrun.v1.Session
+	3,  // 11: alpcrun.v1.Queue.CloseSession:input_type -> alpcrun.v1.Session
+	6,  // 12: alpcrun.v1.Queue.ClientStream:input_type -> alpcrun.v1.Batch
+	3,  // 13: alpcrun.v1.Queue.ClientStreamDeadLetters:input_type -> alpcrun.v1.Session
+	6,  // 14: alpcrun.v1.Queue.WorkerStream:input_type -> alpcrun.v1.Batch
+	10, // 15: alpcrun.v1.Queue.WorkerUpdate:input_type -> alpcrun.v1.WorkerState
+	8,  // 16: alpcrun.v1.Cache.SetSharedData:input_type -> alpcrun.v1.SharedData
+	8,  // 17: alpcrun.v1.Cache.UpdateSharedData:input_type -> alpcrun.v1.SharedData
+	8,  // 18: alpcrun.v1.Cache.GetSharedData:input_type -> alpcrun.v1.SharedData
+	8,  // 19: alpcrun.v1.Cache.DeleteSharedData:input_type -> alpcrun.v1.SharedData
+	3,  // 20: alpcrun.v1.Queue.CreateSession:output_type -> alpcrun.v1.Session
+	9,  // 21: alpcrun.v1.Queue.UpdateSession:output_type -> alpcrun.v1.Status
+	9,  // 22: alpcrun.v1.Queue.CloseSession:output_type -> alpcrun.v1.Status
+	6,  // 23: alpcrun.v1.Queue.ClientStream:output_type -> alpcrun.v1.Batch
+	6,  // 24: alpcrun.v1.Queue.ClientStreamDeadLetters:output_type -> alpcrun.v1.Batch
+	6,  // 25: alpcrun.v1.Queue.WorkerStream:output_type -> alpcrun.v1.Batch
+	11, // 26: alpcrun.v1.Queue.WorkerUpdate:output_type -> alpcrun.v1.Instruction
+	9,  // 27: alpcrun.v1.Cache.SetSharedData:output_type -> alpcrun.v1.Status
+	9,  // 28: alpcrun.v1.Cache.UpdateSharedData:output_type -> alpcrun.v1.Status
+	8,  // 29: alpcrun.v1.Cache.GetSharedData:output_type -> alpcrun.v1.SharedData
+	9,  // 30: alpcrun.v1.Cache.DeleteSharedData:output_type -> alpcrun.v1.Status
+	20, // [20:31] is the sub-list for method output_type
+	9,  // [9:20] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_alpcrun_v1_alpcrun_proto_init() }
@@ -943,7 +1019,7 @@ func file_alpcrun_v1_alpcrun_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_alpcrun_v1_alpcrun_proto_rawDesc), len(file_alpcrun_v1_alpcrun_proto_rawDesc)),
-			NumEnums:      2,
+			NumEnums:      3,
 			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   2,
