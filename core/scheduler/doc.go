@@ -23,11 +23,16 @@
 // They hold after every call; the tests check each for every policy with
 // preemption on and off, and after every step of a random run.
 //
-//   - Demand. A session wants target = max(min_workers, pending batches)
-//     workers, at most max_workers, and none while idle or without pending
-//     batches. Workers are bound only to sessions below their target: never
-//     to a session without pending tasks, and not more than it can use. A
-//     session whose backlog shrinks keeps the workers it has.
+//   - Demand. A session wants its busy workers plus one per waiting task
+//     (queued, or unstarted in a worker's in-flight window: SetWork), at
+//     least min_workers, at most max_workers, and none while idle or with
+//     no waiting task. Workers are bound only to sessions below their
+//     target: never to a session with nothing waiting, and not more than
+//     it can use. A session whose backlog shrinks keeps the workers it has.
+//   - Drained. A session with no work at all (nothing waiting, nothing
+//     running) gives its workers, one at a time, to sessions that want one
+//     when no worker is free (ReasonDrained), whatever the priorities; it
+//     asks again with its next task.
 //   - max_workers is hard: bound workers never exceed it, not even
 //     transiently; lowering it unbinds the surplus (ReasonMaxWorkers).
 //   - min_workers is a reservation honoured while the session has work:
@@ -36,8 +41,9 @@
 //     session below its min.
 //   - Idle sessions (SetIdle) have every worker unbound (ReasonIdle) and get
 //     none; removed sessions likewise (ReasonClosed).
-//   - No idle capacity: while any session wants workers, no worker is free
-//     and no unbinding worker is left unpromised.
+//   - No idle capacity: while any session wants workers, no worker is free,
+//     no unbinding worker is left unpromised and no drained session holds
+//     one.
 //   - Preemption, only when on: a wanting session takes bound workers from
 //     donors as its policy allows (table above), one at a time, until no
 //     wanting session may take one. A session below its min takes from the

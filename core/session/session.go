@@ -87,8 +87,11 @@ type Task struct {
 	// ID is the batch id, unique in its session, assigned at Enqueue.
 	ID       string
 	Priority uint32
-	// Payload is the service's batch; the session never reads it.
+	// Payload is the service's batch; the session reads it only through
+	// Config.Split.
 	Payload any
+	// N is the number of tasks in the batch.
+	N int
 	// Attempts counts deliveries to workers so far.
 	Attempts uint32
 	// Enqueued is when the client's batch was accepted.
@@ -121,7 +124,16 @@ type Session struct {
 	notify       func(*Session)
 	drained      func(*Session)
 	exhausted    func(*Task)
+	split        func(payload any, n int) (head, tail any)
 	held         heldIDs
+
+	// Dispatch state (dispatch.go).
+	queuedTasks   atomic.Int64 // tasks queued, pushing or in the redelivery list
+	inflightTasks atomic.Int64 // tasks in batches at workers, unanswered
+	hungry        atomic.Int64 // leases waiting with nothing in flight
+	bound         atomic.Int64 // workers the scheduler bound to the session
+	taskNs        atomic.Int64 // a worker's time per task, moving average; 0: unknown
+	batchTasks    atomic.Int64 // tasks per answered batch, moving average
 
 	// overflow holds result batches offered while the result queue was
 	// full, in order; overflowing mirrors its length for the lock-free
@@ -140,6 +152,10 @@ type Session struct {
 		closed    bool
 		redeliver []*Task // served before the task queue, oldest first
 		leases    map[*Lease]struct{}
+		// fed is closed when no lease is hungry any more (waitFed).
+		fed chan struct{}
+		// stealing counts revoke requests under way.
+		stealing int
 	}
 }
 
@@ -156,6 +172,12 @@ func (s *Session) Pending() int {
 	n := len(s.mu.redeliver)
 	s.mu.Unlock()
 	return n + max(0, s.tasks.Len()-int(s.marks.Load())) + int(s.pushing.Load())
+}
+
+// Tasks counts the session's tasks queued (with redeliveries and those
+// waiting for room) and in flight at workers.
+func (s *Session) Tasks() (queued, inflight int) {
+	return int(s.queuedTasks.Load()), int(s.inflightTasks.Load())
 }
 
 // Inflight is the number of batches held by workers, unanswered.
@@ -191,6 +213,7 @@ func (s *Session) Enqueue(ctx context.Context, t *Task, now time.Time) error {
 	t.ID = strconv.FormatUint(t.seq, 36)
 	s.lastActivity.Store(now.UnixNano())
 	s.outstanding.Add(1)
+	s.queuedTasks.Add(int64(t.N))
 	// Counted as pending while it waits to be queued: a speed queue holds
 	// nothing, so without this no worker would ever be bound to take it.
 	s.pushing.Add(1)
@@ -202,6 +225,7 @@ func (s *Session) Enqueue(ctx context.Context, t *Task, now time.Time) error {
 	s.pushing.Add(-1)
 	if err != nil {
 		s.outstanding.Add(-1)
+		s.queuedTasks.Add(-int64(t.N))
 		if errors.Is(err, queue.ErrClosed) {
 			return ErrClosed
 		}
@@ -264,6 +288,9 @@ func (s *Session) requeue(ts []*Task) {
 	}
 	if !closed {
 		s.mu.redeliver = append(again, s.mu.redeliver...)
+		for _, t := range again {
+			s.queuedTasks.Add(int64(t.N))
+		}
 	}
 	s.mu.Unlock()
 	if closed {
@@ -276,14 +303,7 @@ func (s *Session) requeue(ts []*Task) {
 			s.Finish()
 		}
 	}
-	for range again {
-		// Wake a consumer blocked on the empty queue. When the queue is
-		// full nobody is blocked there, so a refused mark loses nothing.
-		s.marks.Add(1)
-		if s.tasks.TryPush(queue.Item{Value: redeliverMark, Priority: ^uint32(0)}) != nil {
-			s.marks.Add(-1)
-		}
-	}
+	s.wake(len(again))
 	if len(again) > 0 {
 		s.notify(s)
 	}
@@ -476,13 +496,15 @@ func (s *Session) Attach(now time.Time) (detach func(now time.Time) (cleanup boo
 }
 
 // Lease binds a worker to the session for the length of its WorkerStream.
-func (s *Session) Lease(workerID string) (*Lease, error) {
+// revoke, when not nil, asks the worker to give an unstarted batch back
+// (see Lease.revoke); nil for a worker that takes no such request.
+func (s *Session) Lease(workerID string, revoke func(id string)) (*Lease, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.mu.closed {
 		return nil, ErrClosed
 	}
-	l := &Lease{s: s, Worker: workerID, credit: make(chan struct{}, s.mu.attrs.MaxInflight)}
+	l := &Lease{s: s, Worker: workerID, credit: make(chan struct{}, s.mu.attrs.MaxInflight), revoke: revoke}
 	l.mu.inflight = make(map[string]*flight)
 	s.mu.leases[l] = struct{}{}
 	return l, nil
@@ -491,6 +513,10 @@ func (s *Session) Lease(workerID string) (*Lease, error) {
 func (s *Session) shutdown() (tasks, results, dead int) {
 	s.mu.Lock()
 	s.mu.closed = true
+	if s.mu.fed != nil {
+		close(s.mu.fed)
+		s.mu.fed = nil
+	}
 	tasks = len(s.mu.redeliver)
 	s.mu.redeliver = nil
 	leases := s.mu.leases

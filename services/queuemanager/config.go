@@ -25,6 +25,7 @@ type Config struct {
 	SessionExpiry     time.Duration   `yaml:"sessionExpiry" usage:"sessions without client activity this long are closed"`
 	MaxBatchBytes     config.ByteSize `yaml:"maxBatchBytes" usage:"largest accepted task batch (e.g. 64MiB)"`
 	RequireClientID   bool            `yaml:"requireClientID" usage:"serve a session only to calls with its client_id in metadata clientid"`
+	SessionMetrics    int             `yaml:"sessionMetrics" usage:"export alpcrun_queue_depth per session for the N deepest sessions (0: none; session ids become metric labels)"`
 
 	// Limits against abuse (limits.go).
 	MaxBatchMessages     int             `yaml:"maxBatchMessages" usage:"most messages in one task batch"`
@@ -65,6 +66,9 @@ func DefaultConfig() Config {
 func (c *Config) Validate() error {
 	var p config.Problems
 	c.Common.Validate(&p)
+	if c.SessionMetrics < 0 {
+		p.Add("sessionMetrics", "must not be negative, got %d", c.SessionMetrics)
+	}
 	if c.BufferSize < 1 {
 		p.Add("bufferSize", "must be at least 1, got %d", c.BufferSize)
 	}
@@ -122,6 +126,7 @@ func (c *Config) Options() Options {
 		SessionExpiry:     c.SessionExpiry,
 		MaxBatchBytes:     int(c.MaxBatchBytes),
 		RequireClientID:   c.RequireClientID,
+		SessionMetrics:    c.SessionMetrics,
 
 		MaxBatchMessages:     c.MaxBatchMessages,
 		MaxMessageBytes:      int(c.MaxMessageBytes),

@@ -104,7 +104,7 @@ func TestRunAuth(t *testing.T) {
 	for path, want := range map[string][]string{
 		"/healthz": nil,
 		"/readyz":  nil,
-		"/metrics": {"alpcrun_queue_depth{", "alpcrun_sessions ", "alpcrun_workers{state=", "alpcrun_task_latency_seconds_bucket", "alpcrun_scheduler_pass_seconds_bucket", "alpcrun_scheduler_events_total ", "go_goroutines"},
+		"/metrics": {`alpcrun_tasks_outstanding{state="queued"} 0`, `alpcrun_tasks_outstanding{state="inflight"} 0`, "alpcrun_sessions ", "alpcrun_workers{state=", "alpcrun_task_latency_seconds_bucket", "alpcrun_scheduler_pass_seconds_bucket", "alpcrun_scheduler_events_total ", "go_goroutines"},
 	} {
 		resp, err := http.Get("http://" + cfg.HTTPListen + path)
 		if err != nil {
@@ -125,7 +125,7 @@ func TestRunAuth(t *testing.T) {
 
 func TestMetricsNames(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	ts := startServer(t, Options{Registerer: reg})
+	ts := startServer(t, Options{Registerer: reg, SessionMetrics: 1})
 	ctx := testCtx(t)
 	s := ts.createSession(t, ctx, nil)
 	cs := ts.clientStream(t, ctx, s.Id)
@@ -158,6 +158,8 @@ func TestMetricsNames(t *testing.T) {
 	}
 	for name, labels := range map[string][]string{
 		"alpcrun_queue_depth":          {"queue=task", "queue=result", "queue=dead", "session=" + s.Id},
+		"alpcrun_tasks_outstanding":    {"state=queued", "state=inflight"},
+		"alpcrun_dispatch_total":       {"event=split", "event=returned"},
 		"alpcrun_sessions":             {""},
 		"alpcrun_workers":              {"state=bound", "state=idle", "state=draining"},
 		"alpcrun_tasks_total":          {"outcome=accepted", "outcome=done"},

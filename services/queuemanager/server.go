@@ -45,8 +45,12 @@ type Options struct {
 	// RequireClientID serves a session's streams and changes only to calls
 	// that carry its client_id in metadata "clientid".
 	RequireClientID bool
-	Logger          *slog.Logger
-	Registerer      prometheus.Registerer
+	// SessionMetrics exports per-session queue depths for that many of the
+	// deepest sessions; 0 exports none (session ids are unbounded label
+	// values and tenants' secrets).
+	SessionMetrics int
+	Logger         *slog.Logger
+	Registerer     prometheus.Registerer
 	// Now is the clock; tests may replace it.
 	Now func() time.Time
 }
@@ -157,6 +161,10 @@ func New(opts Options) (*Server, error) {
 		Expiry:     opts.SessionExpiry,
 		Notify:     s.sched.sessionChanged,
 		Drained:    s.sched.sessionDrained,
+		Split: func(b any, n int) (head, tail any) {
+			s.metrics.split.Inc()
+			return splitBatch(b, n)
+		},
 		Exhausted: func(t *session.Task) {
 			s.metrics.dead.Add(float64(len(t.Payload.(*pb.Batch).Messages)))
 		},

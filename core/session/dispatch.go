@@ -1,0 +1,261 @@
+package session
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/alpcrun/alpcrun/core/queue"
+)
+
+// Dispatch: how a session's batches are spread over the workers bound to
+// it (docs/design.md, "Dispatch"). Three rules apply while the session's
+// batches are worth spreading (spread): their work, as measured from the
+// answers so far, is at least spreadWork, or nothing has been measured yet.
+// For echo-like tasks none of them runs, so the loaded fast path stays a
+// plain queue pop.
+//
+//   - A worker with nothing in flight is hungry. While any worker of the
+//     session is hungry, a worker that already has a batch in flight gets
+//     no further one: it waits, and a batch it popped meanwhile goes back
+//     to the front for the hungry worker.
+//   - A batch is split at dispatch when it holds more than the taker's
+//     share: a guided self-scheduling piece of the tasks left to dispatch,
+//     ceil(left / (2 × bound workers)), but at least spreadWork of work;
+//     a session with one worker is never split.
+//     The rest goes back to the front of the queue as a batch of its own
+//     with a new id. Early pieces are large, the last ones small, so the
+//     workers finish together.
+//   - A hungry worker finding the queue empty steals: the queue manager
+//     asks the worker with the most tasks in flight to give back its newest
+//     batch other than its oldest (lease.revoke). A batch the worker has
+//     not started comes back (Returned) and is requeued at the front
+//     without counting an attempt; a started one stays (Started), and the
+//     next candidate is tried.
+
+// spreadWork is the least work a batch must carry for the rules above to
+// pay for an extra message: about twenty loopback round trips.
+const spreadWork = time.Millisecond
+
+// spread reports whether the session's batches are worth spreading.
+func (s *Session) spread() bool {
+	per, n := s.taskNs.Load(), s.batchTasks.Load()
+	return per == 0 || per*max(n, 1) >= int64(spreadWork)
+}
+
+// observe folds the time a worker took for a batch of n tasks into the
+// session's estimates: a moving average over about eight batches.
+func (s *Session) observe(d time.Duration, n int) {
+	if n <= 0 || d <= 0 {
+		return
+	}
+	ewma(&s.taskNs, int64(d)/int64(n))
+	ewma(&s.batchTasks, int64(n))
+}
+
+func ewma(v interface {
+	Load() int64
+	Store(int64)
+}, x int64) {
+	old := v.Load()
+	if old == 0 {
+		v.Store(max(x, 1))
+		return
+	}
+	v.Store(max(old+(x-old)/8, 1))
+}
+
+// SetBound records how many workers the scheduler has bound to the session;
+// the split rule divides the work by it.
+func (s *Session) SetBound(n int) { s.bound.Store(int64(n)) }
+
+// dispatch takes the next batch for lease l under the rules above.
+func (s *Session) dispatch(ctx context.Context, l *Lease) (*Task, error) {
+	for {
+		busy := l.Inflight() > 0
+		if busy && s.spread() {
+			if err := s.waitFed(ctx); err != nil {
+				return nil, err
+			}
+		}
+		if !busy {
+			s.hungry.Add(1)
+			if s.Pending() == 0 && s.spread() {
+				s.steal()
+			}
+		}
+		t, err := s.next(ctx)
+		if !busy {
+			s.fed()
+		}
+		if err != nil {
+			return nil, err
+		}
+		s.queuedTasks.Add(-int64(t.N))
+		if busy && s.hungry.Load() > 0 && s.spread() {
+			s.putBack(t)
+			continue
+		}
+		if s.spread() {
+			s.splitOff(t)
+		}
+		return t, nil
+	}
+}
+
+// fed ends a hungry wait and wakes the busy workers waiting for none to be
+// left.
+func (s *Session) fed() {
+	if s.hungry.Add(-1) != 0 {
+		return
+	}
+	s.mu.Lock()
+	if s.mu.fed != nil {
+		close(s.mu.fed)
+		s.mu.fed = nil
+	}
+	s.mu.Unlock()
+}
+
+// waitFed waits until no worker of the session is hungry.
+func (s *Session) waitFed(ctx context.Context) error {
+	s.mu.Lock()
+	if s.hungry.Load() == 0 || s.mu.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	if s.mu.fed == nil {
+		s.mu.fed = make(chan struct{})
+	}
+	ch := s.mu.fed
+	s.mu.Unlock()
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// putBack returns a batch that was taken but not sent to the front of the
+// queue, as it was.
+func (s *Session) putBack(t *Task) {
+	s.queuedTasks.Add(int64(t.N))
+	s.mu.Lock()
+	closed := s.mu.closed
+	if !closed {
+		s.mu.redeliver = append([]*Task{t}, s.mu.redeliver...)
+	}
+	s.mu.Unlock()
+	if !closed {
+		s.wake(1)
+	}
+}
+
+// wake pushes n marks into the task queue so that consumers blocked in Pop
+// look at the redelivery list. When the queue is full nobody is blocked
+// there, so a refused mark loses nothing.
+func (s *Session) wake(n int) {
+	for range n {
+		s.marks.Add(1)
+		if s.tasks.TryPush(queue.Item{Value: redeliverMark, Priority: ^uint32(0)}) != nil {
+			s.marks.Add(-1)
+		}
+	}
+}
+
+// splitOff shrinks t to the taker's share and puts the rest back at the
+// front of the queue as a new batch. t is already counted out of the queue.
+func (s *Session) splitOff(t *Task) {
+	workers := s.bound.Load()
+	if t.N < 2 || s.split == nil || workers < 2 {
+		return
+	}
+	left := s.queuedTasks.Load() + int64(t.N)
+	piece := ceilDiv(left, 2*workers)
+	if per := s.taskNs.Load(); per > 0 {
+		piece = max(piece, ceilDiv(int64(spreadWork), per))
+	}
+	if int64(t.N) <= piece {
+		return
+	}
+	head, tail := s.split(t.Payload, int(piece))
+	rest := &Task{
+		ID:       strconv.FormatUint(s.batchSeq.Add(1), 36),
+		Priority: t.Priority,
+		Payload:  tail,
+		N:        t.N - int(piece),
+		Attempts: t.Attempts,
+		Enqueued: t.Enqueued,
+		seq:      t.seq,
+	}
+	t.Payload, t.N = head, int(piece)
+	s.outstanding.Add(1)
+	s.putBack(rest)
+}
+
+func ceilDiv(a, b int64) int64 { return (a + b - 1) / b }
+
+// steal asks a worker of the session to give back a batch it has not
+// started, for a hungry worker; at most one request per hungry worker is
+// under way.
+func (s *Session) steal() {
+	s.mu.Lock()
+	if int64(s.mu.stealing) >= s.hungry.Load() {
+		s.mu.Unlock()
+		return
+	}
+	var victim *Lease
+	var id string
+	most := 0
+	for l := range s.mu.leases {
+		if l.revoke == nil {
+			continue
+		}
+		l.mu.Lock()
+		if c, n := l.candidateLocked(); c != "" && n > most {
+			victim, id, most = l, c, n
+		}
+		l.mu.Unlock()
+	}
+	if victim == nil {
+		s.mu.Unlock()
+		return
+	}
+	victim.mu.Lock()
+	f := victim.mu.inflight[id]
+	f.revoking = true
+	victim.mu.Unlock()
+	s.mu.stealing++
+	s.mu.Unlock()
+	victim.revoke(id)
+}
+
+// stealDone ends one revoke request, answered or moot, and lets a hungry
+// worker try the next candidate.
+func (s *Session) stealDone() {
+	s.mu.Lock()
+	s.mu.stealing--
+	s.mu.Unlock()
+	if s.hungry.Load() > 0 && s.Pending() == 0 {
+		s.steal()
+	}
+}
+
+// Work returns the session's tasks that no worker has started, queued or
+// in a worker's window behind the batch it works on, and the number of
+// workers busy with its batches: the scheduler's demand.
+func (s *Session) Work() (waiting, busy int) {
+	waiting = int(s.queuedTasks.Load())
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for l := range s.mu.leases {
+		l.mu.Lock()
+		if len(l.mu.inflight) > 0 {
+			busy++
+			waiting += l.mu.tasks - l.oldestLocked().t.N
+		}
+		l.mu.Unlock()
+	}
+	return max(waiting, 0), busy
+}
