@@ -72,27 +72,34 @@ func (s *Session) SetBound(n int) { s.bound.Store(int64(n)) }
 // dispatch takes the next batch for lease l under the rules above.
 func (s *Session) dispatch(ctx context.Context, l *Lease) (*Task, error) {
 	for {
-		busy := l.Inflight() > 0
+		l.mu.Lock()
+		busy := len(l.mu.inflight) > 0
+		l.mu.taking = true
+		if !busy && !l.mu.hungry {
+			l.mu.hungry = true
+			s.hungry.Add(1)
+		}
+		l.mu.Unlock()
 		if busy && s.spread() {
-			if err := s.waitFed(ctx); err != nil {
+			idle, err := s.waitFed(ctx, l.idle)
+			if err != nil {
+				l.doneTaking()
 				return nil, err
 			}
-		}
-		if !busy {
-			s.hungry.Add(1)
-			if s.Pending() == 0 && s.spread() {
-				s.steal()
+			if idle {
+				continue // our own window ran dry: we are hungry now
 			}
 		}
-		t, err := s.next(ctx)
-		if !busy {
-			s.fed()
+		if !busy && s.Pending() == 0 && s.spread() {
+			s.steal()
 		}
+		t, err := s.next(ctx)
+		hungry := l.doneTaking()
 		if err != nil {
 			return nil, err
 		}
 		s.queuedTasks.Add(-int64(t.N))
-		if busy && s.hungry.Load() > 0 && s.spread() {
+		if !hungry && s.hungry.Load() > 0 && s.spread() {
 			s.putBack(t)
 			continue
 		}
@@ -103,8 +110,22 @@ func (s *Session) dispatch(ctx context.Context, l *Lease) (*Task, error) {
 	}
 }
 
-// fed ends a hungry wait and wakes the busy workers waiting for none to be
-// left.
+// doneTaking ends a dispatch wait and reports whether the lease was
+// counted hungry; the busy leases waiting for none to be hungry are woken
+// when it was the last.
+func (l *Lease) doneTaking() (hungry bool) {
+	l.mu.Lock()
+	hungry = l.mu.hungry
+	l.mu.taking, l.mu.hungry = false, false
+	l.mu.Unlock()
+	if hungry {
+		l.s.fed()
+	}
+	return hungry
+}
+
+// fed wakes the busy leases waiting for no lease to be hungry when the last
+// hungry one is fed.
 func (s *Session) fed() {
 	if s.hungry.Add(-1) != 0 {
 		return
@@ -117,12 +138,13 @@ func (s *Session) fed() {
 	s.mu.Unlock()
 }
 
-// waitFed waits until no worker of the session is hungry.
-func (s *Session) waitFed(ctx context.Context) error {
+// waitFed waits until no lease of the session is hungry, or until idle
+// fires (the waiting lease's own window ran dry: idle is true then).
+func (s *Session) waitFed(ctx context.Context, own <-chan struct{}) (idle bool, err error) {
 	s.mu.Lock()
 	if s.hungry.Load() == 0 || s.mu.closed {
 		s.mu.Unlock()
-		return nil
+		return false, nil
 	}
 	if s.mu.fed == nil {
 		s.mu.fed = make(chan struct{})
@@ -131,9 +153,11 @@ func (s *Session) waitFed(ctx context.Context) error {
 	s.mu.Unlock()
 	select {
 	case <-ch:
-		return nil
+		return false, nil
+	case <-own:
+		return true, nil
 	case <-ctx.Done():
-		return ctx.Err()
+		return false, ctx.Err()
 	}
 }
 

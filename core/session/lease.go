@@ -40,7 +40,13 @@ type Lease struct {
 		tasks    int       // tasks in the in-flight batches
 		lastDone time.Time // real time of the last answer
 		released bool
+		// taking: Take is waiting in dispatch; hungry: and the lease is
+		// counted in the session's hungry leases (nothing in flight).
+		taking, hungry bool
 	}
+	// idle wakes a Take waiting as busy when the last batch in flight is
+	// answered.
+	idle chan struct{}
 }
 
 // Session returns the leased session.
@@ -191,12 +197,31 @@ func (l *Lease) remove(id string) *flight {
 	return f
 }
 
-// ended settles the accounts of a flight taken out of the in-flight map.
+// ended settles the accounts of a flight taken out of the in-flight map. A
+// Take waiting as busy whose window ran dry turns hungry: it counts for the
+// hungry-first rule and steals.
 func (l *Lease) ended(f *flight) {
 	<-l.credit
 	l.s.inflightTasks.Add(-int64(f.t.N))
 	if f.revoking {
 		l.s.stealDone()
+	}
+	l.mu.Lock()
+	turned := l.mu.taking && !l.mu.hungry && len(l.mu.inflight) == 0
+	if turned {
+		l.mu.hungry = true
+		l.s.hungry.Add(1)
+	}
+	l.mu.Unlock()
+	if !turned {
+		return
+	}
+	select {
+	case l.idle <- struct{}{}:
+	default:
+	}
+	if l.s.Pending() == 0 && l.s.spread() {
+		l.s.steal()
 	}
 }
 

@@ -504,7 +504,7 @@ func (s *Session) Lease(workerID string, revoke func(id string)) (*Lease, error)
 	if s.mu.closed {
 		return nil, ErrClosed
 	}
-	l := &Lease{s: s, Worker: workerID, credit: make(chan struct{}, s.mu.attrs.MaxInflight), revoke: revoke}
+	l := &Lease{s: s, Worker: workerID, credit: make(chan struct{}, s.mu.attrs.MaxInflight), revoke: revoke, idle: make(chan struct{}, 1)}
 	l.mu.inflight = make(map[string]*flight)
 	s.mu.leases[l] = struct{}{}
 	return l, nil
