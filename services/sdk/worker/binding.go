@@ -39,8 +39,8 @@ type binding struct {
 		inflight int         // batches received and not yet answered
 		pending  []*pb.Batch // received, not yet started
 		stopping bool        // half-close once nothing is in flight
-		draining bool // and take no new batch meanwhile
-		closed   bool // half-closed
+		draining bool        // and take no new batch meanwhile
+		closed   bool        // half-closed
 	}
 }
 
