@@ -13,7 +13,12 @@
 // state change. On BIND it opens a WorkerStream for the session and reports
 // BOUND; each task batch it receives is answered with one result batch
 // carrying the same batch id and one message per task (same id; on failure
-// error set and no payload). On UNBIND it finishes the batches it holds,
+// error set and no payload). Batches wait in the order they came until a
+// task slot frees up; one the queue manager asks back (REVOKE, work
+// stealing: another worker of the session has nothing to do) is returned
+// if it has not started (RETURNED), else answered STARTED; the worker
+// announces this with WorkerStream metadata "revoke" = "1". On UNBIND it
+// finishes the batches it holds,
 // sends their results, half-closes and reports IDLE once the stream ended.
 // If the stream breaks, the queue manager requeues what was unanswered; the
 // worker goes back to IDLE and waits for the next BIND. If the control
