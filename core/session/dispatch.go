@@ -71,6 +71,14 @@ func (s *Session) SetBound(n int) { s.bound.Store(int64(n)) }
 
 // dispatch takes the next batch for lease l under the rules above.
 func (s *Session) dispatch(ctx context.Context, l *Lease) (*Task, error) {
+	if !s.spread() { // the fast path: a plain pop
+		t, err := s.next(ctx)
+		if err != nil {
+			return nil, err
+		}
+		s.queuedTasks.Add(-int64(t.N))
+		return t, nil
+	}
 	for {
 		l.mu.Lock()
 		busy := len(l.mu.inflight) > 0

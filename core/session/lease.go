@@ -206,6 +206,9 @@ func (l *Lease) ended(f *flight) {
 	if f.revoking {
 		l.s.stealDone()
 	}
+	if !l.s.spread() {
+		return
+	}
 	l.mu.Lock()
 	turned := l.mu.taking && !l.mu.hungry && len(l.mu.inflight) == 0
 	if turned {
