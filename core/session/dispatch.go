@@ -15,14 +15,16 @@ import (
 // For echo-like tasks none of them runs, so the loaded fast path stays a
 // plain queue pop.
 //
-//   - A worker with nothing in flight is hungry. While any worker of the
-//     session is hungry, a worker that already has a batch in flight gets
-//     no further one: it waits, and a batch it popped meanwhile goes back
-//     to the front for the hungry worker.
+//   - A worker with fewer tasks in flight than task slots is hungry (its
+//     slots come with WorkerStream metadata "slots", default 1). While any
+//     worker of the session is hungry, a worker whose slots are all taken
+//     gets no further batch: it waits, and a batch it popped meanwhile
+//     goes back to the front for the hungry worker.
 //   - A batch is split at dispatch when it holds more than the taker's
 //     share: a guided self-scheduling piece of the tasks left to dispatch,
-//     ceil(left / (2 × bound workers)), but at least spreadWork of work;
-//     a session with one worker is never split.
+//     the taker's part by slots of half of them, but no less than its free
+//     slots nor than spreadWork of work; a session with one worker is
+//     never split.
 //     The rest goes back to the front of the queue as a batch of its own
 //     with a new id. Early pieces are large, the last ones small, so the
 //     workers finish together.
@@ -81,7 +83,7 @@ func (s *Session) dispatch(ctx context.Context, l *Lease) (*Task, error) {
 	}
 	for {
 		l.mu.Lock()
-		busy := len(l.mu.inflight) > 0
+		busy := l.mu.tasks >= l.slots
 		l.mu.taking = true
 		if !busy && !l.mu.hungry {
 			l.mu.hungry = true
@@ -112,7 +114,10 @@ func (s *Session) dispatch(ctx context.Context, l *Lease) (*Task, error) {
 			continue
 		}
 		if s.spread() {
-			s.splitOff(t)
+			l.mu.Lock()
+			free := l.slots - l.mu.tasks
+			l.mu.Unlock()
+			s.splitOff(t, l.slots, free)
 		}
 		return t, nil
 	}
@@ -196,15 +201,19 @@ func (s *Session) wake(n int) {
 	}
 }
 
-// splitOff shrinks t to the taker's share and puts the rest back at the
-// front of the queue as a new batch. t is already counted out of the queue.
-func (s *Session) splitOff(t *Task) {
-	workers := s.bound.Load()
-	if t.N < 2 || s.split == nil || workers < 2 {
+// splitOff shrinks t to the share of a taker with slots task slots, free
+// of them idle, and puts the rest back at the front of the queue as a new
+// batch. The share is the taker's part of half the tasks left, by slots,
+// but never less than its free slots nor than spreadWork of work. t is
+// already counted out of the queue.
+func (s *Session) splitOff(t *Task, slots, free int) {
+	if t.N < 2 || s.split == nil || s.bound.Load() < 2 {
 		return
 	}
 	left := s.queuedTasks.Load() + int64(t.N)
-	piece := ceilDiv(left, 2*workers)
+	// Workers bound and not connected yet count with the taker's slots.
+	all := max(s.slots.Load(), s.bound.Load()*int64(slots))
+	piece := max(ceilDiv(left*int64(slots), 2*all), int64(free))
 	if per := s.taskNs.Load(); per > 0 {
 		piece = max(piece, ceilDiv(int64(spreadWork), per))
 	}

@@ -33,6 +33,8 @@ type Lease struct {
 	// answers it); nil for a worker that does not take such requests. It
 	// must not block.
 	revoke func(id string)
+	// slots is how many tasks the worker runs at once.
+	slots int
 
 	mu struct {
 		sync.Mutex
@@ -44,8 +46,8 @@ type Lease struct {
 		// counted in the session's hungry leases (nothing in flight).
 		taking, hungry bool
 	}
-	// idle wakes a Take waiting as busy when the last batch in flight is
-	// answered.
+	// idle wakes a Take waiting as busy when a slot of the worker frees
+	// up.
 	idle chan struct{}
 }
 
@@ -210,7 +212,7 @@ func (l *Lease) ended(f *flight) {
 		return
 	}
 	l.mu.Lock()
-	turned := l.mu.taking && !l.mu.hungry && len(l.mu.inflight) == 0
+	turned := l.mu.taking && !l.mu.hungry && l.mu.tasks < l.slots
 	if turned {
 		l.mu.hungry = true
 		l.s.hungry.Add(1)
@@ -260,7 +262,10 @@ func (l *Lease) Inflight() int {
 func (l *Lease) Release() {
 	ts := l.takeAll()
 	l.s.mu.Lock()
-	delete(l.s.mu.leases, l)
+	if _, ok := l.s.mu.leases[l]; ok {
+		delete(l.s.mu.leases, l)
+		l.s.slots.Add(-int64(l.slots))
+	}
 	l.s.mu.Unlock()
 	l.s.requeue(ts)
 }

@@ -132,6 +132,7 @@ type Session struct {
 	inflightTasks atomic.Int64 // tasks in batches at workers, unanswered
 	hungry        atomic.Int64 // leases waiting with nothing in flight
 	bound         atomic.Int64 // workers the scheduler bound to the session
+	slots         atomic.Int64 // task slots of the leases' workers
 	taskNs        atomic.Int64 // a worker's time per task, moving average; 0: unknown
 	batchTasks    atomic.Int64 // tasks per answered batch, moving average
 
@@ -495,16 +496,26 @@ func (s *Session) Attach(now time.Time) (detach func(now time.Time) (cleanup boo
 	}
 }
 
+// LeaseOptions describe the worker behind a lease.
+type LeaseOptions struct {
+	// Slots is how many tasks the worker runs at once (at least 1).
+	Slots int
+	// Revoke, when not nil, asks the worker to give an unstarted batch
+	// back (see Lease.revoke); nil for a worker that takes no such
+	// request.
+	Revoke func(id string)
+}
+
 // Lease binds a worker to the session for the length of its WorkerStream.
-// revoke, when not nil, asks the worker to give an unstarted batch back
-// (see Lease.revoke); nil for a worker that takes no such request.
-func (s *Session) Lease(workerID string, revoke func(id string)) (*Lease, error) {
+func (s *Session) Lease(workerID string, o LeaseOptions) (*Lease, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.mu.closed {
 		return nil, ErrClosed
 	}
-	l := &Lease{s: s, Worker: workerID, credit: make(chan struct{}, s.mu.attrs.MaxInflight), revoke: revoke, idle: make(chan struct{}, 1)}
+	l := &Lease{s: s, Worker: workerID, credit: make(chan struct{}, s.mu.attrs.MaxInflight),
+		revoke: o.Revoke, slots: max(o.Slots, 1), idle: make(chan struct{}, 1)}
+	s.slots.Add(int64(l.slots))
 	l.mu.inflight = make(map[string]*flight)
 	s.mu.leases[l] = struct{}{}
 	return l, nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"sync"
 	"time"
 
@@ -223,7 +224,9 @@ func (s *Server) WorkerStream(stream grpc.BidiStreamingServer[pb.Batch, pb.Batch
 		revokes = make(chan string, sess.Attributes().MaxInflight)
 		revoke = func(id string) { revokes <- id } // one per batch in flight: never full
 	}
-	lease, err := sess.Lease(wid, revoke)
+	// Metadata "slots": the tasks the worker runs at once, for dispatch.
+	slots, _ := strconv.Atoi(mdValue(ctx, "slots"))
+	lease, err := sess.Lease(wid, session.LeaseOptions{Slots: min(max(slots, 1), maxSlots), Revoke: revoke})
 	if err != nil {
 		return toStatus(err)
 	}
@@ -283,6 +286,10 @@ func (s *Server) WorkerStream(stream grpc.BidiStreamingServer[pb.Batch, pb.Batch
 	<-revokeDone // no Send after the handler returns
 	return toStatus(ignoreEOF(err))
 }
+
+// maxSlots bounds the task slots a worker may claim: a worker cannot make
+// dispatch hand it a larger share than that.
+const maxSlots = 1024
 
 // sendRevokes sends the lease's revoke requests until ctx ends; a nil
 // channel (a worker without revoke) blocks until then.

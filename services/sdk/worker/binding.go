@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -57,7 +58,8 @@ func (w *Worker) bind(parent context.Context, api pb.QueueClient, workerID, sess
 
 // run receives batches until the stream ends; nil means it ended with OK.
 func (b *binding) run(api pb.QueueClient, workerID string, jobs chan<- job) error {
-	md := metadata.AppendToOutgoingContext(b.ctx, "workerid", workerID, "sessionid", b.sessionID, "revoke", "1")
+	md := metadata.AppendToOutgoingContext(b.ctx, "workerid", workerID, "sessionid", b.sessionID,
+		"revoke", "1", "slots", strconv.Itoa(b.w.cfg.concurrency))
 	stream, err := api.WorkerStream(md)
 	if err != nil {
 		return err

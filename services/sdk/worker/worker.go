@@ -17,7 +17,9 @@
 // task slot frees up; one the queue manager asks back (REVOKE, work
 // stealing: another worker of the session has nothing to do) is returned
 // if it has not started (RETURNED), else answered STARTED; the worker
-// announces this with WorkerStream metadata "revoke" = "1". On UNBIND it
+// announces this with WorkerStream metadata "revoke" = "1", and its task
+// slots (WithConcurrency) with "slots", so that the queue manager splits
+// batches into pieces that fill them. On UNBIND it
 // finishes the batches it holds,
 // sends their results, half-closes and reports IDLE once the stream ended.
 // If the stream breaks, the queue manager requeues what was unanswered; the
