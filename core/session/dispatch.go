@@ -9,11 +9,11 @@ import (
 )
 
 // Dispatch: how a session's batches are spread over the workers bound to
-// it (docs/design.md, "Dispatch"). Three rules apply while the session's
-// batches are worth spreading (spread): their work, as measured from the
-// answers so far, is at least spreadWork, or nothing has been measured yet.
-// For echo-like tasks none of them runs, so the loaded fast path stays a
-// plain queue pop.
+// it (docs/design.md, "Dispatch"). The session measures a worker's time
+// per task from the answers. Tasks of spreadTask or more (or not measured
+// yet) are spread by three rules; for echo-like tasks only the split rule
+// can apply, and only to a batch of more than splitWork, so the loaded fast
+// path stays a plain queue pop.
 //
 //   - A worker with fewer tasks in flight than task slots is hungry (its
 //     slots come with WorkerStream metadata "slots", default 1). While any
@@ -21,13 +21,11 @@ import (
 //     gets no further batch: it waits, and a batch it popped meanwhile
 //     goes back to the front for the hungry worker.
 //   - A batch is split at dispatch when it holds more than the taker's
-//     share: a guided self-scheduling piece of the tasks left to dispatch,
-//     the taker's part by slots of half of them, but no less than its free
-//     slots nor than spreadWork of work; a session with one worker is
-//     never split.
-//     The rest goes back to the front of the queue as a batch of its own
-//     with a new id. Early pieces are large, the last ones small, so the
-//     workers finish together.
+//     share: as many tasks as the taker has slots, or more when that is
+//     less than splitWork of work; a session with one worker is never
+//     split. The rest goes back to the front of the queue as a batch of
+//     its own with a new id. So no task waits inside a started batch,
+//     where no other worker could take it.
 //   - A hungry worker finding the queue empty steals: the queue manager
 //     asks the worker with the most tasks in flight to give back its newest
 //     batch other than its oldest (lease.revoke). A batch the worker has
@@ -35,14 +33,19 @@ import (
 //     without counting an attempt; a started one stays (Started), and the
 //     next candidate is tried.
 
-// spreadWork is the least work a batch must carry for the rules above to
-// pay for an extra message: about twenty loopback round trips.
-const spreadWork = time.Millisecond
+// spreadTask is the time per task from which the hungry-first and steal
+// rules pay for their bookkeeping.
+const spreadTask = 20 * time.Microsecond
 
-// spread reports whether the session's batches are worth spreading.
+// splitWork is the least work a piece split off a batch carries, so that
+// its extra message (tens of microseconds of queue manager and worker time)
+// stays a small part of it.
+const splitWork = 5 * time.Millisecond
+
+// spread reports whether the session's tasks are worth spreading.
 func (s *Session) spread() bool {
-	per, n := s.taskNs.Load(), s.batchTasks.Load()
-	return per == 0 || per*max(n, 1) >= int64(spreadWork)
+	per := s.taskNs.Load()
+	return per == 0 || per >= int64(spreadTask)
 }
 
 // observe folds the time a worker took for a batch of n tasks into the
@@ -52,7 +55,6 @@ func (s *Session) observe(d time.Duration, n int) {
 		return
 	}
 	ewma(&s.taskNs, int64(d)/int64(n))
-	ewma(&s.batchTasks, int64(n))
 }
 
 func ewma(v interface {
@@ -79,6 +81,7 @@ func (s *Session) dispatch(ctx context.Context, l *Lease) (*Task, error) {
 			return nil, err
 		}
 		s.queuedTasks.Add(-int64(t.N))
+		s.splitOff(t, l.slots)
 		return t, nil
 	}
 	for {
@@ -113,12 +116,7 @@ func (s *Session) dispatch(ctx context.Context, l *Lease) (*Task, error) {
 			s.putBack(t)
 			continue
 		}
-		if s.spread() {
-			l.mu.Lock()
-			free := l.slots - l.mu.tasks
-			l.mu.Unlock()
-			s.splitOff(t, l.slots, free)
-		}
+		s.splitOff(t, l.slots)
 		return t, nil
 	}
 }
@@ -201,21 +199,23 @@ func (s *Session) wake(n int) {
 	}
 }
 
-// splitOff shrinks t to the share of a taker with slots task slots, free
-// of them idle, and puts the rest back at the front of the queue as a new
-// batch. The share is the taker's part of half the tasks left, by slots,
-// but never less than its free slots nor than spreadWork of work. t is
-// already counted out of the queue.
-func (s *Session) splitOff(t *Task, slots, free int) {
+// splitOff shrinks t to the share of a taker with slots task slots and
+// puts the rest back at the front of the queue as a new batch. The share
+// fills the taker's slots, and carries at least splitWork of work: a
+// started batch's tasks are all running (or about to), so every task that
+// waits is in the queue or in an unstarted batch that a steal can move.
+// t is already counted out of the queue.
+func (s *Session) splitOff(t *Task, slots int) {
 	if t.N < 2 || s.split == nil || s.bound.Load() < 2 {
 		return
 	}
+	// An eighth of the taker's share by slots of what is left: large pieces
+	// early, when the queue is long, and slot-sized ones at the end.
 	left := s.queuedTasks.Load() + int64(t.N)
-	// Workers bound and not connected yet count with the taker's slots.
 	all := max(s.slots.Load(), s.bound.Load()*int64(slots))
-	piece := max(ceilDiv(left*int64(slots), 2*all), int64(free))
+	piece := max(int64(slots), ceilDiv(left*int64(slots), 8*all))
 	if per := s.taskNs.Load(); per > 0 {
-		piece = max(piece, ceilDiv(int64(spreadWork), per))
+		piece = max(piece, ceilDiv(int64(splitWork), per))
 	}
 	if int64(t.N) <= piece {
 		return

@@ -134,7 +134,6 @@ type Session struct {
 	bound         atomic.Int64 // workers the scheduler bound to the session
 	slots         atomic.Int64 // task slots of the leases' workers
 	taskNs        atomic.Int64 // a worker's time per task, moving average; 0: unknown
-	batchTasks    atomic.Int64 // tasks per answered batch, moving average
 
 	// overflow holds result batches offered while the result queue was
 	// full, in order; overflowing mirrors its length for the lock-free

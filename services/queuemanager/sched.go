@@ -278,6 +278,11 @@ func (l *schedLoop) do(ds []scheduler.Decision, err error) {
 	// Applying an Unbind may produce decisions of its own (WorkerIdle for
 	// a worker with no stream), so copy the batch first.
 	ds = append([]scheduler.Decision(nil), ds...)
+	// Sessions learn their worker count before a BIND goes out, so that
+	// the first worker to connect does not take a batch meant for several.
+	for _, d := range ds {
+		l.countBound(d.Session)
+	}
 	for _, d := range ds {
 		w, ok := l.s.workers.get(d.Worker)
 		if !ok {
@@ -306,6 +311,5 @@ func (l *schedLoop) do(ds []scheduler.Decision, err error) {
 				l.idle(w, v)
 			}
 		}
-		l.countBound(d.Session)
 	}
 }
