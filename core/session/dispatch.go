@@ -254,7 +254,7 @@ func (s *Session) steal() {
 			continue
 		}
 		l.mu.Lock()
-		if c, n := l.candidateLocked(); c != "" && n > most {
+		if c, n := l.candidateLocked(); c != "" && !l.mu.hungry && (victim == nil || n > most) {
 			victim, id, most = l, c, n
 		}
 		l.mu.Unlock()
