@@ -7,8 +7,6 @@ import (
 	"testing"
 
 	alpcrunpb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
-	"github.com/alpcrun/alpcrun/services/centralcache"
-	"github.com/alpcrun/alpcrun/services/nodecache"
 	"github.com/alpcrun/alpcrun/services/sdk/worker"
 )
 
@@ -31,20 +29,10 @@ type SharedData struct {
 // StartSharedData starts a SharedData, stopped at tb's cleanup.
 func StartSharedData(tb testing.TB) *SharedData {
 	tb.Helper()
-	central := centralcache.New(centralcache.Options{MaxPayload: CacheMaxPayload})
-	tb.Cleanup(central.Close)
-	centralAddr := cacheServe(tb, central.Register)
-	node, err := nodecache.New(nodecache.Options{
-		CacheSize: 1 << 30, MaxPayload: CacheMaxPayload,
-		Upstream: alpcrunpb.NewCacheClient(cacheDial(tb, centralAddr)),
-	})
-	if err != nil {
-		tb.Fatalf("bench: node cache: %v", err)
-	}
-	tb.Cleanup(node.Close)
+	centralAddr := cacheServe(tb, startCentral(tb, nil).Register)
 	return &SharedData{
 		central: alpcrunpb.NewCacheClient(cacheDial(tb, centralAddr)),
-		node:    cacheServe(tb, node.Register),
+		node:    startNode(tb, centralAddr, true),
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	reflectpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 
+	"github.com/alpcrun/alpcrun/internal/servicetest"
 	pb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
 )
 
@@ -53,24 +54,10 @@ func TestLoadConfig(t *testing.T) {
 // checks the raised message limit, health and reflection.
 func TestRun(t *testing.T) {
 	t.Setenv("METALCORE_API_KEY", "sesame")
-	cfg := DefaultConfig()
+	cfg := DefaultOptions()
 	cfg.Listen, cfg.HTTPListen, cfg.MaxPayload = "127.0.0.1:0", "", 8<<20
-	ctx, cancel := context.WithCancel(testCtx(t))
-	ready := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() { done <- Run(ctx, cfg, ready) }()
-	var addr string
-	select {
-	case addr = <-ready:
-	case err := <-done:
-		t.Fatal(err)
-	}
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Fatal(err)
-		}
-	}()
+	ctx := testCtx(t)
+	addr := servicetest.RunUntilReady(t, func(ctx context.Context, ready chan<- string) error { return Run(ctx, cfg, ready) })
 	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(16<<20), grpc.MaxCallRecvMsgSize(16<<20)))
 	if err != nil {

@@ -160,7 +160,7 @@ func TestConcurrentColdGets(t *testing.T) {
 // fetches again what it evicted, least recently used first.
 func TestEvictionAtCacheSize(t *testing.T) {
 	const size = 1000
-	weight := int64(size + 1 + cache.Overhead)
+	const weight = size + 1 + cache.Overhead
 	p := startPair(t, Options{CacheSize: 2 * weight})
 	ctx := testCtx(t)
 	for _, s := range []string{"a", "b", "c"} {

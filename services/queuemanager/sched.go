@@ -60,7 +60,7 @@ type workerView struct {
 }
 
 func newSchedLoop(s *Server) (*schedLoop, error) {
-	sc, err := scheduler.New(s.opts.Scheduler, scheduler.Options{Preemption: s.opts.Preemption})
+	sc, err := scheduler.New(string(s.opts.Scheduler), scheduler.Options{Preemption: s.opts.Preemption})
 	if err != nil {
 		return nil, err
 	}

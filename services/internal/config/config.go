@@ -320,6 +320,8 @@ func typeName(t reflect.Type) string {
 		return "list"
 	case t.Kind() == reflect.Float32 || t.Kind() == reflect.Float64:
 		return "number"
+	case t.Kind() == reflect.String: // a name from a list, as queue.Kind
+		return "string"
 	case t.PkgPath() == "":
 		return t.Name()
 	}
