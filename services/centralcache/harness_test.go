@@ -1,13 +1,11 @@
 package centralcache
 
 import (
-	"context"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/alpcrun/alpcrun/internal/servicetest"
@@ -33,13 +31,6 @@ func startServer(t *testing.T, opts Options) *testServer {
 	ts.Server = srv
 	ts.c = pb.NewCacheClient(servicetest.Dial(t, addr, grpc.WithDefaultCallOptions(CallOptions(int(srv.opts.MaxPayload)+1<<20)...)))
 	return ts
-}
-
-func testCtx(t *testing.T) context.Context { return servicetest.Context(t) }
-
-func wantCode(t *testing.T, err error, c codes.Code) {
-	t.Helper()
-	servicetest.WantCode(t, err, c)
 }
 
 func level(v uint32) *uint32 { return &v }

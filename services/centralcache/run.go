@@ -14,9 +14,7 @@ import (
 // --config, ALPCRUNCH_* variables and flags, and validates it; the error
 // names every bad key.
 func LoadConfig(fs *flag.FlagSet, args []string, lookupEnv func(string) (string, bool)) (Options, error) {
-	opts := DefaultOptions()
-	err := config.Load(&opts, fs, args, lookupEnv)
-	return opts, err
+	return config.LoadDefaults(DefaultOptions(), fs, args, lookupEnv)
 }
 
 // Run serves a central cache configured by opts until ctx is done, then

@@ -56,7 +56,7 @@ func TestRun(t *testing.T) {
 	t.Setenv("METALCORE_API_KEY", "sesame")
 	cfg := DefaultOptions()
 	cfg.Listen, cfg.HTTPListen, cfg.MaxPayload = "127.0.0.1:0", "", 8<<20
-	ctx := testCtx(t)
+	ctx := servicetest.Context(t)
 	addr := servicetest.RunUntilReady(t, func(ctx context.Context, ready chan<- string) error { return Run(ctx, cfg, ready) })
 	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(16<<20), grpc.MaxCallRecvMsgSize(16<<20)))
@@ -67,16 +67,16 @@ func TestRun(t *testing.T) {
 	c := pb.NewCacheClient(cc)
 	req := &pb.SharedData{SessionId: "s", Payload: make([]byte, 8<<20)}
 	_, err = c.SetSharedData(ctx, req)
-	wantCode(t, err, codes.Unauthenticated)
+	servicetest.WantCode(t, err, codes.Unauthenticated)
 	_, err = c.SetSharedData(metadata.AppendToOutgoingContext(ctx, "api_key", "open"), req)
-	wantCode(t, err, codes.PermissionDenied)
+	servicetest.WantCode(t, err, codes.PermissionDenied)
 	kctx := metadata.AppendToOutgoingContext(ctx, "api_key", "sesame")
 	if _, err := c.SetSharedData(kctx, req); err != nil {
 		t.Fatalf("Set of maxPayload bytes (over gRPC's default 4 MiB): %v", err)
 	}
 	req.Payload = append(req.Payload, 0)
 	_, err = c.UpdateSharedData(kctx, req)
-	wantCode(t, err, codes.InvalidArgument)
+	servicetest.WantCode(t, err, codes.InvalidArgument)
 	if d, err := c.GetSharedData(kctx, &pb.SharedData{SessionId: "s"}); err != nil || len(d.Payload) != 8<<20 {
 		t.Fatalf("Get: %v", err)
 	}
@@ -106,7 +106,7 @@ func TestRun(t *testing.T) {
 
 func TestMetricsNames(t *testing.T) {
 	ts := startServer(t, Options{})
-	ctx := testCtx(t)
+	ctx := servicetest.Context(t)
 	if _, err := ts.c.SetSharedData(ctx, data("s", nil, "12345", 0)); err != nil {
 		t.Fatal(err)
 	}

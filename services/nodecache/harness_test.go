@@ -7,7 +7,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 
 	"github.com/alpcrun/alpcrun/internal/servicetest"
 	pb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
@@ -41,13 +40,6 @@ func startPair(t *testing.T, opts Options) *pair {
 	node, nodeAddr := servicetest.Start(t, New, servicetest.Defaults(opts, DefaultOptions()))
 	p.node, p.nodeAPI = node, dial(t, nodeAddr)
 	return p
-}
-
-func testCtx(t *testing.T) context.Context { return servicetest.Context(t) }
-
-func wantCode(t *testing.T, err error, c codes.Code) {
-	t.Helper()
-	servicetest.WantCode(t, err, c)
 }
 
 func level(v uint32) *uint32 { return &v }

@@ -76,9 +76,9 @@ func TestRunTLSAndKeys(t *testing.T) {
 	}
 	defer cc.Close()
 	c := pb.NewCacheClient(cc)
-	ctx := testCtx(t)
+	ctx := servicetest.Context(t)
 	_, err = c.GetSharedData(ctx, &pb.SharedData{SessionId: "s"})
-	wantCode(t, err, codes.Unauthenticated)
+	servicetest.WantCode(t, err, codes.Unauthenticated)
 	kctx := metadata.AppendToOutgoingContext(ctx, "api_key", "sesame")
 	if _, err := c.SetSharedData(kctx, &pb.SharedData{SessionId: "s", Payload: []byte("v")}); err != nil {
 		t.Fatalf("Set through the node over TLS: %v", err)
@@ -90,7 +90,7 @@ func TestRunTLSAndKeys(t *testing.T) {
 
 func TestMetricsNames(t *testing.T) {
 	p := startPair(t, Options{CacheSize: 1 << 20})
-	ctx := testCtx(t)
+	ctx := servicetest.Context(t)
 	if _, err := p.central.SetSharedData(ctx, &pb.SharedData{SessionId: "s", Payload: []byte("12345")}); err != nil {
 		t.Fatal(err)
 	}
