@@ -314,7 +314,10 @@ func TestDeadLetters(t *testing.T) {
 }
 
 // TestDurationBound: a run bounded in time alone stops by itself and
-// accounts for every task it sent.
+// accounts for every task it sent. However slow the machine, there is
+// warm-up (an open loop classifies a batch by its scheduled send time, and
+// the first is due at 0) and a measured batch (Duration counts from the
+// first measured send).
 func TestDurationBound(t *testing.T) {
 	s := startStack(t)
 	s.startWorkers(t, 1, echo)
@@ -420,7 +423,8 @@ func TestUnary(t *testing.T) {
 		}
 	}
 
-	// Bounded in time, at a capped rate.
+	// Bounded in time, at a capped rate: Duration counts from the first
+	// measured call, so there is one however slow the machine.
 	cfg.Total, cfg.Duration, cfg.Rate = 0, 300*time.Millisecond, []int{200}
 	rep, err := loadgen.RunUnary(testCtx(t), cfg)
 	if err != nil {
