@@ -134,7 +134,9 @@ func StartMakespan(ctx context.Context, s MakespanShape) (_ *MakespanSystem, err
 	}()
 
 	reg := prometheus.NewRegistry()
-	qm, err := queuemanager.New(queuemanager.Options{Registerer: reg})
+	opts := queuemanager.DefaultOptions()
+	opts.Registerer = reg
+	qm, err := queuemanager.New(opts)
 	if err != nil {
 		return nil, fmt.Errorf("bench: queue manager: %w", err)
 	}

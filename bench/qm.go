@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/alpcrun/alpcrun/core/queue"
+	"github.com/alpcrun/alpcrun/core/scheduler"
 	alpcrunpb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
 	"github.com/alpcrun/alpcrun/services/queuemanager"
 )
@@ -22,7 +23,9 @@ import (
 func StartQueueManager(kind queue.Kind, policy string, tr Transport) Starter {
 	return func(ctx context.Context, tb testing.TB, s Shape) System {
 		tb.Helper()
-		qm, err := queuemanager.New(queuemanager.Options{QueueType: kind, Scheduler: policy, BufferSize: queue.DefaultCapacity})
+		opts := queuemanager.DefaultOptions()
+		opts.QueueType, opts.Scheduler = kind, scheduler.Name(policy)
+		qm, err := queuemanager.New(opts)
 		if err != nil {
 			tb.Fatalf("bench: queue manager: %v", err)
 		}

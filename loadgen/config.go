@@ -103,8 +103,8 @@ type Config struct {
 	// Tasks is the number of measured tasks per point (over all
 	// sessions); 0: bounded by Duration only.
 	Tasks int
-	// Duration bounds the measured part of each point, counted after
-	// Warmup; 0: bounded by Tasks only.
+	// Duration bounds the measured part of each point, counted from the
+	// first measured send; 0: bounded by Tasks only.
 	Duration time.Duration
 	// Warmup and WarmupTasks are sent before the measured tasks and not
 	// recorded.

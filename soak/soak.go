@@ -356,7 +356,9 @@ func finish(ctx context.Context, s *client.Session) (int64, error) {
 }
 
 // probe runs a closed loop of cfg.Window tasks in flight for cfg.Probe and
-// returns the throughput after its first fifth.
+// returns the throughput after its first fifth, counting the results of
+// every task sent by then: at least the one sent as counting began, so
+// that a machine that stalls still measures something.
 func probe(ctx context.Context, c *client.Client, cfg Config) (float64, error) {
 	t := newTracker(0, cfg.Window)
 	s, err := openSession(ctx, c, "soak-probe", t)
@@ -368,7 +370,7 @@ func probe(ctx context.Context, c *client.Client, cfg Config) (float64, error) {
 	warm, end := begin.Add(cfg.Probe/5), begin.Add(cfg.Probe)
 	var counted time.Time // when the warm-up ended and counting began
 	var seq int64
-	for now := begin; now.Before(end); now = time.Now() {
+	for now := begin; now.Before(end) || counted.IsZero(); now = time.Now() {
 		if counted.IsZero() && now.After(warm) {
 			t.cut()
 			counted = now
@@ -382,6 +384,9 @@ func probe(ctx context.Context, c *client.Client, cfg Config) (float64, error) {
 			return 0, err
 		}
 		seq++
+	}
+	if err := t.waitReceived(ctx, seq); err != nil {
+		return 0, err
 	}
 	n, _, _ := t.cut()
 	rate := float64(n) / time.Since(counted).Seconds()

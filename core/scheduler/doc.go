@@ -29,10 +29,13 @@
 //     no waiting task. Workers are bound only to sessions below their
 //     target: never to a session with nothing waiting, and not more than
 //     it can use. A session whose backlog shrinks keeps the workers it has.
-//   - Drained. A session with no work at all (nothing waiting, nothing
-//     running) gives its workers, one at a time, to sessions that want one
-//     when no worker is free (ReasonDrained), whatever the priorities; it
-//     asks again with its next task.
+//   - Drained. While a session that wants workers has none and no worker
+//     is free, every session with no work at all (nothing waiting,
+//     nothing running) gives its workers up (ReasonDrained), whatever the
+//     priorities; they go to the wanting sessions in policy order, and a
+//     drained session asks again with its next task. Handing over only to
+//     a starving session keeps workers from shuttling between sessions
+//     whose queues empty and fill in turn.
 //   - max_workers is hard: bound workers never exceed it, not even
 //     transiently; lowering it unbinds the surplus (ReasonMaxWorkers).
 //   - min_workers is a reservation honoured while the session has work:
@@ -41,9 +44,9 @@
 //     session below its min.
 //   - Idle sessions (SetIdle) have every worker unbound (ReasonIdle) and get
 //     none; removed sessions likewise (ReasonClosed).
-//   - No idle capacity: while any session wants workers, no worker is free,
-//     no unbinding worker is left unpromised and no drained session holds
-//     one.
+//   - No idle capacity: while any session wants workers, no worker is free
+//     and no unbinding worker is left unpromised; while one has none, no
+//     drained session holds one.
 //   - Preemption, only when on: a wanting session takes bound workers from
 //     donors as its policy allows (table above), one at a time, until no
 //     wanting session may take one. A session below its min takes from the

@@ -346,9 +346,16 @@ func checkInvariants(tb testing.TB, sc *Scheduler) {
 	}
 
 	// Settled: nothing is left to hand out while a session wants workers,
-	// not even the workers of a session with no work.
-	if wanting && len(sc.free)+len(sc.transit)+len(sc.spent) > 0 {
-		fail("%d free, %d unreserved unbinding workers and %d spent sessions while sessions want workers", len(sc.free), len(sc.transit), len(sc.spent))
+	// and no session with no work holds one while another has none.
+	if wanting && len(sc.free)+len(sc.transit) > 0 {
+		fail("%d free and %d unreserved unbinding workers while sessions want workers", len(sc.free), len(sc.transit))
+	}
+	starving := false
+	for _, s := range sc.sessions {
+		starving = starving || s.have() == 0 && s.target() > 0
+	}
+	if starving && len(sc.spent) > 0 {
+		fail("%d spent sessions hold workers while a session that wants some has none", len(sc.spent))
 	}
 	if !sc.preempt {
 		return

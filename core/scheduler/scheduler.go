@@ -252,9 +252,6 @@ func (sc *Scheduler) Stats() Stats {
 	}
 }
 
-// Wanting reports whether a session wants more workers than it has.
-func (sc *Scheduler) Wanting() bool { return sc.wantMask[0]|sc.wantMask[1] != 0 }
-
 // Bound returns the number of workers bound to the session (0 for an
 // unknown one).
 func (sc *Scheduler) Bound(id string) int {
@@ -332,8 +329,8 @@ type Work struct {
 // SetWork reports the session's work. The session wants its busy workers
 // plus one per waiting task, at least min_workers and at most max_workers;
 // with nothing waiting it gets no new worker but keeps those it has, and
-// with no work at all it gives them to sessions that want one when none is
-// free (ReasonDrained).
+// with no work at all it gives them up (ReasonDrained) while a session
+// that wants workers has none and none is free.
 func (sc *Scheduler) SetWork(id string, w Work) ([]Decision, error) {
 	if w.Waiting < 0 || w.Busy < 0 {
 		return nil, fmt.Errorf("%w: work %+v is negative", ErrInvalid, w)
@@ -636,13 +633,18 @@ func donorOf(s *session) int {
 func (sc *Scheduler) settle() {
 	for {
 		if len(sc.free) == 0 && len(sc.transit) == 0 {
-			// No worker to give: a spent session hands one over.
-			if len(sc.spent) == 0 || sc.wantMask[0]|sc.wantMask[1] == 0 {
+			// No worker to give while a session has none: the spent
+			// sessions give theirs up.
+			if len(sc.spent) == 0 || !sc.Starving() {
 				break
 			}
-			v := sc.spent[len(sc.spent)-1]
-			sc.unbind(v.bound.last(), ReasonDrained)
-			sc.refresh(v)
+			for len(sc.spent) > 0 {
+				v := sc.spent[len(sc.spent)-1]
+				for len(v.bound) > 0 {
+					sc.unbind(v.bound.last(), ReasonDrained)
+				}
+				sc.refresh(v)
+			}
 		}
 		s := sc.pol.next()
 		if s == nil {
@@ -687,6 +689,19 @@ func (sc *Scheduler) settle() {
 			}
 		}
 	}
+}
+
+// Starving reports whether a session wants workers and has none. The want
+// heaps put the session with the fewest workers on top, so the tops tell.
+func (sc *Scheduler) Starving() bool {
+	for t := range sc.want {
+		for m := sc.wantMask[t]; m != 0; m &= m - 1 {
+			if sc.want[t][bits.TrailingZeros16(m)].top().have() == 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // heaviestDonor returns the donor of priority below `below` that holds

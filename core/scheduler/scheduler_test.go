@@ -112,9 +112,9 @@ func TestDemandCountsInflightWork(t *testing.T) {
 	})
 }
 
-// Rule: a session with no work at all keeps its workers only while nobody
-// else wants one: they go to a wanting session when none is free, in any
-// policy and priority order, and the session asks again with new work.
+// Rule: a session with no work at all gives its workers up while a session
+// that wants some has none, in any policy and priority order; it asks
+// again with new work.
 func TestSpentSessionHandsWorkersOver(t *testing.T) {
 	forEachConfig(t, func(t *testing.T, h *harness) {
 		h.addSession("hi", P{Priority: 9})

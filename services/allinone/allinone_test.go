@@ -12,15 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alpcrun/alpcrun/internal/servicetest"
 	"github.com/alpcrun/alpcrun/services/sdk/client"
 	"github.com/alpcrun/alpcrun/services/sdk/worker"
 )
 
-func testCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func testCtx(t *testing.T) context.Context { return servicetest.Context(t) }
 
 // loopback puts every service of cfg on a free loopback port, without HTTP.
 func loopback(cfg *Config) {

@@ -14,9 +14,9 @@ import (
 // key of that service's configuration file, and the workers. See the
 // package doc for the keys whose meaning changes in one process.
 type Config struct {
-	QueueManager queuemanager.Config `yaml:"queueManager"`
-	CentralCache centralcache.Config `yaml:"centralCache"`
-	NodeCache    nodecache.Config    `yaml:"nodeCache"`
+	QueueManager queuemanager.Options `yaml:"queueManager"`
+	CentralCache centralcache.Options `yaml:"centralCache"`
+	NodeCache    nodecache.Options    `yaml:"nodeCache"`
 
 	Workers     int    `yaml:"workers" usage:"in-process workers"`
 	Concurrency int    `yaml:"concurrency" usage:"task slots per worker"`
@@ -28,9 +28,9 @@ type Config struct {
 // four workers of one slot each.
 func DefaultConfig() Config {
 	return Config{
-		QueueManager: queuemanager.DefaultConfig(),
-		CentralCache: centralcache.DefaultConfig(),
-		NodeCache:    nodecache.DefaultConfig(),
+		QueueManager: queuemanager.DefaultOptions(),
+		CentralCache: centralcache.DefaultOptions(),
+		NodeCache:    nodecache.DefaultOptions(),
 		Workers:      4,
 		Concurrency:  1,
 	}

@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -21,27 +20,6 @@ import (
 	pb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
 	"github.com/alpcrun/alpcrun/services/grpctune"
 )
-
-// Options are the central cache's behaviour settings (the service config
-// minus listeners and TLS, which the main owns).
-type Options struct {
-	MaxTTL          time.Duration
-	MaxPayload      int
-	CleanupInterval time.Duration
-	Logger          *slog.Logger
-	Registerer      prometheus.Registerer
-	// Now is the clock; tests may replace it.
-	Now func() time.Time
-}
-
-// DefaultOptions are the defaults of SPEC §6.
-func DefaultOptions() Options {
-	return Options{
-		MaxTTL:          cache.DefaultMaxTTL,
-		MaxPayload:      cache.DefaultMaxPayload,
-		CleanupInterval: cache.DefaultCleanupInterval,
-	}
-}
 
 // Server implements alpcrunpb.CacheServer.
 type Server struct {
@@ -55,17 +33,10 @@ type Server struct {
 }
 
 // New builds a central cache and starts its cleanup loop; Close stops it.
-// Zero options take the defaults.
-func New(opts Options) *Server {
-	def := DefaultOptions()
-	if opts.MaxTTL <= 0 {
-		opts.MaxTTL = def.MaxTTL
-	}
-	if opts.MaxPayload <= 0 {
-		opts.MaxPayload = def.MaxPayload
-	}
-	if opts.CleanupInterval <= 0 {
-		opts.CleanupInterval = def.CleanupInterval
+// Options start from DefaultOptions; New reports every bad one.
+func New(opts Options) (*Server, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -75,7 +46,7 @@ func New(opts Options) *Server {
 	}
 	s := &Server{
 		opts:    opts,
-		store:   cache.NewStore(cache.StoreConfig{MaxTTL: opts.MaxTTL, MaxPayload: opts.MaxPayload, Now: opts.Now}),
+		store:   cache.NewStore(cache.StoreConfig{MaxTTL: opts.MaxTTL, MaxPayload: int(opts.MaxPayload), Now: opts.Now}),
 		stopped: make(chan struct{}),
 	}
 	s.metrics = NewMetrics("central", s.store.Stats, opts.Registerer)
@@ -87,14 +58,14 @@ func New(opts Options) *Server {
 		defer t.Stop()
 		s.store.Cleanup(ctx, t.C, func(n int) { opts.Logger.Debug("removed expired shared data", "entries", n) })
 	}()
-	return s
+	return s, nil
 }
 
 // Register adds the Cache service to g.
 func (s *Server) Register(g *grpc.Server) { pb.RegisterCacheServer(g, s) }
 
 // ServerOptions raise gRPC's message limits to carry MaxPayload.
-func (s *Server) ServerOptions() []grpc.ServerOption { return ServerOptions(s.opts.MaxPayload) }
+func (s *Server) ServerOptions() []grpc.ServerOption { return ServerOptions(int(s.opts.MaxPayload)) }
 
 // Close stops the cleanup loop.
 func (s *Server) Close() {

@@ -24,36 +24,12 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 
 	"github.com/alpcrun/alpcrun/core/cache"
 	pb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
 	"github.com/alpcrun/alpcrun/services/centralcache"
 )
-
-// Options are the node cache's behaviour settings.
-type Options struct {
-	// CacheSize bounds the bytes kept; 0 keeps nothing.
-	CacheSize       int64
-	MaxPayload      int
-	CleanupInterval time.Duration
-	// Upstream is the central cache.
-	Upstream   pb.CacheClient
-	Logger     *slog.Logger
-	Registerer prometheus.Registerer
-	// Now is the clock; tests may replace it.
-	Now func() time.Time
-}
-
-// DefaultOptions are the defaults of SPEC §6, without an upstream.
-func DefaultOptions() Options {
-	return Options{
-		CacheSize:       cache.DefaultCapacity,
-		MaxPayload:      cache.DefaultMaxPayload,
-		CleanupInterval: cache.DefaultCleanupInterval,
-	}
-}
 
 // Server implements alpcrunpb.CacheServer.
 type Server struct {
@@ -68,18 +44,14 @@ type Server struct {
 }
 
 // New builds a node cache over opts.Upstream and starts its cleanup loop;
-// Close stops it. Zero MaxPayload and CleanupInterval take the defaults; a
-// zero CacheSize keeps nothing.
+// Close stops it. Options start from DefaultOptions; New reports every bad
+// one.
 func New(opts Options) (*Server, error) {
 	if opts.Upstream == nil {
 		return nil, errors.New("nodecache: no upstream central cache")
 	}
-	def := DefaultOptions()
-	if opts.MaxPayload <= 0 {
-		opts.MaxPayload = def.MaxPayload
-	}
-	if opts.CleanupInterval <= 0 {
-		opts.CleanupInterval = def.CleanupInterval
+	if err := opts.Validate(); err != nil {
+		return nil, err
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -88,7 +60,7 @@ func New(opts Options) (*Server, error) {
 		opts.Now = time.Now
 	}
 	s := &Server{opts: opts, up: opts.Upstream, stopped: make(chan struct{})}
-	s.node = cache.NewNode(cache.NodeConfig{Capacity: opts.CacheSize, Fetch: s.fetch, Now: opts.Now})
+	s.node = cache.NewNode(cache.NodeConfig{Capacity: int64(opts.CacheSize), Fetch: s.fetch, Now: opts.Now})
 	s.metrics = centralcache.NewMetrics("node", s.node.Stats, opts.Registerer)
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stop = cancel
@@ -106,7 +78,7 @@ func (s *Server) Register(g *grpc.Server) { pb.RegisterCacheServer(g, s) }
 
 // ServerOptions raise gRPC's message limits to carry MaxPayload.
 func (s *Server) ServerOptions() []grpc.ServerOption {
-	return centralcache.ServerOptions(s.opts.MaxPayload)
+	return centralcache.ServerOptions(int(s.opts.MaxPayload))
 }
 
 // Close stops the cleanup loop.
@@ -175,7 +147,7 @@ func (s *Server) DeleteSharedData(ctx context.Context, req *pb.SharedData) (*pb.
 func (s *Server) write(ctx context.Context, req *pb.SharedData, forward func(context.Context, *pb.SharedData, ...grpc.CallOption) (*pb.Status, error)) (*pb.Status, error) {
 	w, err := centralcache.WriteOf(req)
 	if err == nil {
-		err = w.Validate(s.opts.MaxPayload)
+		err = w.Validate(int(s.opts.MaxPayload))
 	}
 	if err != nil {
 		return nil, centralcache.ToStatus(err)

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/alpcrun/alpcrun/internal/servicetest"
 	pb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
 )
 
@@ -383,8 +384,7 @@ func TestCleanupOnClientExit(t *testing.T) {
 }
 
 func TestIdleSessionUnbindsWorkers(t *testing.T) {
-	now := time.Unix(1e9, 0)
-	clock := newFakeClock(now)
+	clock := servicetest.NewClock()
 	ts := startServer(t, Options{Now: clock.Now, WorkerTimeout: time.Hour})
 	ctx := testCtx(t)
 	s := ts.createSession(t, ctx, &pb.SessionAttributes{IdleTimeout: durationpb.New(time.Minute)})

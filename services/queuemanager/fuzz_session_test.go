@@ -39,7 +39,9 @@ func FuzzSessionAttributes(f *testing.F) {
 		}
 		f.Add(raw)
 	}
-	srv, err := New(Options{SchedulerInterval: time.Hour})
+	opts := DefaultOptions()
+	opts.SchedulerInterval = time.Hour
+	srv, err := New(opts)
 	if err != nil {
 		f.Fatal(err)
 	}

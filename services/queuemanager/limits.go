@@ -183,7 +183,7 @@ func (c batches) Recv() (*pb.Batch, error) {
 // after grpctune's, which they override.
 func (s *Server) ServerOptions() []grpc.ServerOption {
 	return append([]grpc.ServerOption{
-		grpc.MaxRecvMsgSize(s.opts.MaxMessageBytes),
+		grpc.MaxRecvMsgSize(int(s.opts.MaxMessageBytes)),
 		grpc.MaxConcurrentStreams(uint32(s.opts.MaxConcurrentStreams)),
 	}, s.opts.Keepalive.ServerOptions()...)
 }

@@ -17,6 +17,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 
+	"github.com/alpcrun/alpcrun/internal/servicetest"
 	pb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
 )
 
@@ -60,24 +61,10 @@ func freeAddr(t *testing.T) string {
 // scrapes its HTTP side.
 func TestRunAuth(t *testing.T) {
 	t.Setenv("METALCORE_API_KEY", "sesame")
-	cfg := DefaultConfig()
+	cfg := DefaultOptions()
 	cfg.Listen, cfg.HTTPListen = "127.0.0.1:0", freeAddr(t)
-	ctx, cancel := context.WithCancel(testCtx(t))
-	ready := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() { done <- Run(ctx, cfg, ready) }()
-	var addr string
-	select {
-	case addr = <-ready:
-	case err := <-done:
-		t.Fatal(err)
-	}
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Fatal(err)
-		}
-	}()
+	ctx := testCtx(t)
+	addr := servicetest.RunUntilReady(t, func(ctx context.Context, ready chan<- string) error { return Run(ctx, cfg, ready) })
 	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)

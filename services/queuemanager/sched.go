@@ -19,8 +19,9 @@ type schedLoop struct {
 	s     *Server
 	sched *scheduler.Scheduler
 	wake  chan struct{}
-	// contended: a session wants a worker and none is free, so a session
-	// running out of work should be looked at now, not at the next tick.
+	// contended: a session wants workers and has none, and none is free,
+	// so a session running out of work should be looked at now, not at
+	// the next tick (it gives its workers up).
 	contended atomic.Bool
 
 	mu struct {
@@ -47,7 +48,7 @@ type workerView struct {
 }
 
 func newSchedLoop(s *Server) (*schedLoop, error) {
-	sc, err := scheduler.New(s.opts.Scheduler, scheduler.Options{Preemption: s.opts.Preemption})
+	sc, err := scheduler.New(string(s.opts.Scheduler), scheduler.Options{Preemption: s.opts.Preemption})
 	if err != nil {
 		return nil, err
 	}
@@ -171,7 +172,7 @@ func (l *schedLoop) apply() {
 		l.updateSession(sess)
 	}
 	st := l.sched.Stats()
-	l.contended.Store(st.Idle == 0 && l.sched.Wanting())
+	l.contended.Store(st.Idle == 0 && l.sched.Starving())
 	l.s.metrics.schedPass.Observe(time.Since(start).Seconds())
 	l.s.metrics.schedEvents.Add(float64(events))
 }
