@@ -79,7 +79,7 @@ func up(ctx context.Context, args []string) error {
 	go func() { done <- allinone.Up(ctx, cfg, ready) }()
 	select {
 	case a := <-ready:
-		fmt.Fprintf(os.Stderr, "alpcrun up: queue manager %s, central cache %s, node cache %s, %d workers (task slots per worker: %d) running %s; Ctrl-C stops\n",
+		fmt.Fprintf(os.Stderr, "alpcrun up: queue manager %s, central cache %s, node cache %s, %d workers (task slots per worker: %d) running the task catalog, %s by default; Ctrl-C stops\n",
 			a.QueueManager, a.CentralCache, a.NodeCache, cfg.Workers, cfg.Concurrency, cfg.Task)
 		return <-done
 	case err := <-done:

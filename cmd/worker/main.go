@@ -1,8 +1,8 @@
 // Command worker is the example ALPCRUN.CH worker, built on the worker SDK:
-// it registers with the queue manager and runs one kind of task (--task
-// echo, sleep:DURATION or pi; see handlerFor) until SIGINT or SIGTERM,
-// which make it drain: finish the tasks it holds, send their results, and
-// exit.
+// it registers with the queue manager and runs the tasks of package
+// catalog (echo, sleep:DURATION, pi, european: the kind a payload names, else
+// --task) until SIGINT or SIGTERM, which make it drain: finish the tasks it
+// holds, send their results, and exit.
 //
 //	worker --queue-manager localhost:1337 --task pi --concurrency 4
 //
@@ -27,6 +27,7 @@ import (
 	"runtime"
 	"syscall"
 
+	"github.com/alpcrun/alpcrun/services/catalog"
 	"github.com/alpcrun/alpcrun/services/sdk/worker"
 )
 
@@ -48,7 +49,7 @@ func run() error {
 		cacheAddr = worker.DefaultNodeCacheAddr
 	}
 	flag.StringVar(&cacheAddr, "node-cache", cacheAddr, "node cache address, for shared data (env "+worker.EnvNodeCacheAddr+")")
-	task := flag.String("task", "echo", "task to run: echo, sleep:DURATION (e.g. sleep:10ms) or pi")
+	task := flag.String("task", "echo", "task run when a payload names no kind: "+catalog.Kinds)
 	concurrency := flag.Int("concurrency", runtime.GOMAXPROCS(0), "tasks run at once")
 	useTLS := flag.Bool("tls", false, "dial the queue manager with TLS")
 	caCert := flag.String("ca-cert", "", "PEM CA bundle that verifies the queue manager (default: system roots)")
@@ -58,7 +59,7 @@ func run() error {
 	fallback := flag.String("central-cache", "", "central cache address to read shared data from while the node cache is unavailable (default: none)")
 	flag.Parse()
 
-	h, err := handlerFor(*task)
+	h, err := catalog.Handler(*task)
 	if err != nil {
 		return err
 	}
@@ -67,7 +68,7 @@ func run() error {
 	defer stop()
 	log.Info("worker starting", "queue-manager", addr, "node-cache", cacheAddr, "task", *task, "concurrency", *concurrency)
 	opts := []worker.Option{worker.WithConcurrency(*concurrency), worker.WithLogger(log), worker.WithHeartbeat(*heartbeat)}
-	var cacheOpts []worker.NodeCacheOption
+	cacheOpts := []worker.NodeCacheOption{worker.WithDecoder(catalog.Decode)}
 	if *fallback != "" {
 		cacheOpts = append(cacheOpts, worker.WithCentralCacheFallback(*fallback))
 	}
