@@ -33,6 +33,7 @@ import (
 	"syscall"
 
 	"github.com/alpcrun/alpcrun/loadgen"
+	"github.com/alpcrun/alpcrun/services/sdk"
 )
 
 func main() {
@@ -50,8 +51,8 @@ type common struct {
 }
 
 func bindCommon(fs *flag.FlagSet, t *loadgen.Target, c *common) {
-	fs.StringVar(&t.QueueManager, "queue-manager", t.QueueManager, "queue manager address (env "+loadgen.EnvQueueManagerAddr+")")
-	fs.StringVar(&t.CentralCache, "central-cache", t.CentralCache, "central cache address, for shared data (env "+loadgen.EnvCentralCacheAddr+")")
+	fs.StringVar(&t.QueueManager, "queue-manager", t.QueueManager, "queue manager address (env "+sdk.EnvQueueManagerAddr+")")
+	fs.StringVar(&t.CentralCache, "central-cache", t.CentralCache, "central cache address, for shared data (env "+sdk.EnvCentralCacheAddr+")")
 	fs.BoolVar(&t.TLS, "tls", false, "dial with TLS")
 	fs.StringVar(&t.CACert, "ca-cert", "", "PEM CA bundle that verifies the servers (default: system roots)")
 	fs.StringVar(&t.CertFile, "cert", "", "client certificate, for mutual TLS")

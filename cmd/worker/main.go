@@ -28,6 +28,7 @@ import (
 	"syscall"
 
 	"github.com/alpcrun/alpcrun/services/catalog"
+	"github.com/alpcrun/alpcrun/services/sdk"
 	"github.com/alpcrun/alpcrun/services/sdk/worker"
 )
 
@@ -39,16 +40,8 @@ func main() {
 }
 
 func run() error {
-	addr := os.Getenv("METALCORE_QUEUE_MANAGER_ADDR")
-	if addr == "" {
-		addr = "localhost:1337"
-	}
-	flag.StringVar(&addr, "queue-manager", addr, "queue manager address (env METALCORE_QUEUE_MANAGER_ADDR)")
-	cacheAddr := os.Getenv(worker.EnvNodeCacheAddr)
-	if cacheAddr == "" {
-		cacheAddr = worker.DefaultNodeCacheAddr
-	}
-	flag.StringVar(&cacheAddr, "node-cache", cacheAddr, "node cache address, for shared data (env "+worker.EnvNodeCacheAddr+")")
+	addr := flag.String("queue-manager", sdk.QueueManagerAddr(""), "queue manager address (env "+sdk.EnvQueueManagerAddr+")")
+	cacheAddr := flag.String("node-cache", sdk.NodeCacheAddr(""), "node cache address, for shared data (env "+sdk.EnvNodeCacheAddr+")")
 	task := flag.String("task", "echo", "task run when a payload names no kind: "+catalog.Kinds)
 	concurrency := flag.Int("concurrency", runtime.GOMAXPROCS(0), "tasks run at once")
 	useTLS := flag.Bool("tls", false, "dial the queue manager with TLS")
@@ -66,7 +59,7 @@ func run() error {
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	log.Info("worker starting", "queue-manager", addr, "node-cache", cacheAddr, "task", *task, "concurrency", *concurrency)
+	log.Info("worker starting", "queue-manager", *addr, "node-cache", *cacheAddr, "task", *task, "concurrency", *concurrency)
 	opts := []worker.Option{worker.WithConcurrency(*concurrency), worker.WithLogger(log), worker.WithHeartbeat(*heartbeat)}
 	cacheOpts := []worker.NodeCacheOption{worker.WithDecoder(catalog.Decode)}
 	if *fallback != "" {
@@ -76,11 +69,11 @@ func run() error {
 		opts = append(opts, worker.WithTLSFiles(*caCert, *certFile, *keyFile))
 		cacheOpts = append(cacheOpts, worker.WithNodeCacheTLSFiles(*caCert, *certFile, *keyFile))
 	}
-	shared, err := worker.NewNodeCache(cacheAddr, cacheOpts...)
+	shared, err := worker.NewNodeCache(*cacheAddr, cacheOpts...)
 	if err != nil {
 		return err
 	}
 	defer shared.Close()
 	opts = append(opts, worker.WithSharedData(shared))
-	return worker.Run(ctx, addr, h, opts...)
+	return worker.Run(ctx, *addr, h, opts...)
 }

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/alpcrun/alpcrun/services/catalog"
+	"github.com/alpcrun/alpcrun/services/sdk"
 	"github.com/alpcrun/alpcrun/services/sdk/client"
 )
 
@@ -36,11 +37,7 @@ func main() {
 }
 
 func run() error {
-	addr := os.Getenv("METALCORE_QUEUE_MANAGER_ADDR")
-	if addr == "" {
-		addr = "localhost:1337"
-	}
-	flag.StringVar(&addr, "queue-manager", addr, "queue manager address (env METALCORE_QUEUE_MANAGER_ADDR)")
+	addr := flag.String("queue-manager", sdk.QueueManagerAddr(""), "queue manager address (env "+sdk.EnvQueueManagerAddr+")")
 	tasks := flag.Int("tasks", 1000, "number of tasks")
 	task := flag.String("task", "pi", "pi or echo")
 	samples := flag.Uint64("samples", 1_000_000, "Monte Carlo samples per pi task")
@@ -61,7 +58,7 @@ func run() error {
 	if *useTLS {
 		opts = append(opts, client.WithTLSFiles(*caCert, "", ""))
 	}
-	c, err := client.Dial(dialCtx, addr, opts...)
+	c, err := client.Dial(dialCtx, *addr, opts...)
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/alpcrun/alpcrun/services/internal/config"
 	"github.com/alpcrun/alpcrun/services/internal/serve"
 	"github.com/alpcrun/alpcrun/services/internal/tlsconf"
+	"github.com/alpcrun/alpcrun/services/sdk"
 )
 
 // LoadConfig reads the configuration from defaults, the YAML file of
@@ -59,7 +60,7 @@ func dialCentral(cfg Config) (*grpc.ClientConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := append(centralcache.TunedDialOptions(int(cfg.MaxPayload)), creds, auth.DialOption(os.Getenv(auth.EnvAPIKey)))
+	opts := append(centralcache.TunedDialOptions(int(cfg.MaxPayload)), creds, auth.DialOption(os.Getenv(sdk.EnvAPIKey)))
 	conn, err := grpc.NewClient(cfg.CentralCacheAddr, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("nodecache: dial %s: %w", cfg.CentralCacheAddr, err)

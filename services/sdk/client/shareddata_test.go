@@ -12,6 +12,7 @@ import (
 
 	"github.com/alpcrun/alpcrun/services/centralcache"
 	"github.com/alpcrun/alpcrun/services/grpctune"
+	"github.com/alpcrun/alpcrun/services/sdk"
 	"github.com/alpcrun/alpcrun/services/sdk/client"
 )
 
@@ -34,7 +35,7 @@ func startCentralCache(t *testing.T) string {
 
 func TestSharedData(t *testing.T) {
 	ctx := testCtx(t)
-	t.Setenv(client.EnvCentralCacheAddr, startCentralCache(t))
+	t.Setenv(sdk.EnvCentralCacheAddr, startCentralCache(t))
 	sd, err := client.DialSharedData(ctx, "")
 	if err != nil {
 		t.Fatal(err)
