@@ -3,12 +3,9 @@ package centralcache
 import (
 	"time"
 
+	"github.com/alpcrun/alpcrun/services/internal/cachewire"
 	"github.com/alpcrun/alpcrun/services/internal/config"
 )
-
-// MaxPayloadLimit is the largest maxPayload accepted: a protobuf message
-// must stay under 2 GiB, framing included.
-const MaxPayloadLimit = 2<<30 - 2<<20
 
 // Config is the central cache's configuration file (SPEC §8). Every key is
 // also ALPCRUNCH_<KEY> in the environment and --<key> on the command line.
@@ -41,8 +38,8 @@ func (c *Config) Validate() error {
 	if c.CleanupInterval <= 0 {
 		p.Add("cleanupInterval", "must be positive, got %v", c.CleanupInterval)
 	}
-	if c.MaxPayload < 1 || c.MaxPayload > MaxPayloadLimit {
-		p.Add("maxPayload", "must be between 1 and %v, got %v", config.ByteSize(MaxPayloadLimit), c.MaxPayload)
+	if c.MaxPayload < 1 || c.MaxPayload > cachewire.MaxPayloadLimit {
+		p.Add("maxPayload", "must be between 1 and %v, got %v", config.ByteSize(cachewire.MaxPayloadLimit), c.MaxPayload)
 	}
 	return p.Err()
 }

@@ -16,6 +16,7 @@ import (
 
 	pb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
 	"github.com/alpcrun/alpcrun/services/grpctune"
+	"github.com/alpcrun/alpcrun/services/internal/cachewire"
 )
 
 type fakeClock struct {
@@ -58,7 +59,7 @@ func startServer(t *testing.T, opts Options) *testServer {
 	go func() { _ = g.Serve(lis) }()
 	cc, err := grpc.NewClient(lis.Addr().String(), append(grpctune.DialOptions(),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(CallOptions(ts.opts.MaxPayload+1<<20)...))...)
+		grpc.WithDefaultCallOptions(cachewire.CallOptions(ts.opts.MaxPayload+1<<20)...))...)
 	if err != nil {
 		t.Fatal(err)
 	}

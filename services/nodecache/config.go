@@ -3,7 +3,7 @@ package nodecache
 import (
 	"time"
 
-	"github.com/alpcrun/alpcrun/services/centralcache"
+	"github.com/alpcrun/alpcrun/services/internal/cachewire"
 	"github.com/alpcrun/alpcrun/services/internal/config"
 )
 
@@ -44,8 +44,8 @@ func (c *Config) Validate() error {
 		p.Add("cacheSize", "must not be negative, got %d", int64(c.CacheSize))
 	}
 	p.CheckAddr("centralCacheAddr", c.CentralCacheAddr)
-	if c.MaxPayload < 1 || c.MaxPayload > centralcache.MaxPayloadLimit {
-		p.Add("maxPayload", "must be between 1 and %v, got %v", config.ByteSize(centralcache.MaxPayloadLimit), c.MaxPayload)
+	if c.MaxPayload < 1 || c.MaxPayload > cachewire.MaxPayloadLimit {
+		p.Add("maxPayload", "must be between 1 and %v, got %v", config.ByteSize(cachewire.MaxPayloadLimit), c.MaxPayload)
 	}
 	if c.CleanupInterval <= 0 {
 		p.Add("cleanupInterval", "must be positive, got %v", c.CleanupInterval)

@@ -16,6 +16,7 @@ import (
 	pb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
 	"github.com/alpcrun/alpcrun/services/centralcache"
 	"github.com/alpcrun/alpcrun/services/grpctune"
+	"github.com/alpcrun/alpcrun/services/internal/cachewire"
 )
 
 type fakeClock struct {
@@ -61,7 +62,7 @@ func serveOn(t *testing.T, register func(*grpc.Server), opts []grpc.ServerOption
 func dial(t *testing.T, addr string, maxPayload int) pb.CacheClient {
 	t.Helper()
 	cc, err := grpc.NewClient(addr, append(grpctune.DialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(centralcache.CallOptions(maxPayload)...))...)
+		grpc.WithDefaultCallOptions(cachewire.CallOptions(maxPayload)...))...)
 	if err != nil {
 		t.Fatal(err)
 	}

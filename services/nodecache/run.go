@@ -10,8 +10,8 @@ import (
 	"google.golang.org/grpc"
 
 	pb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
-	"github.com/alpcrun/alpcrun/services/centralcache"
 	"github.com/alpcrun/alpcrun/services/internal/auth"
+	"github.com/alpcrun/alpcrun/services/internal/cachewire"
 	"github.com/alpcrun/alpcrun/services/internal/config"
 	"github.com/alpcrun/alpcrun/services/internal/serve"
 	"github.com/alpcrun/alpcrun/services/internal/tlsconf"
@@ -60,7 +60,7 @@ func dialCentral(cfg Config) (*grpc.ClientConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := append(centralcache.TunedDialOptions(int(cfg.MaxPayload)), creds, auth.DialOption(os.Getenv(sdk.EnvAPIKey)))
+	opts := append(cachewire.TunedDialOptions(int(cfg.MaxPayload)), creds, auth.DialOption(os.Getenv(sdk.EnvAPIKey)))
 	conn, err := grpc.NewClient(cfg.CentralCacheAddr, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("nodecache: dial %s: %w", cfg.CentralCacheAddr, err)
