@@ -26,6 +26,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/alpcrun/alpcrun/internal/cli"
 	"github.com/alpcrun/alpcrun/services/allinone"
 )
 
@@ -64,7 +65,7 @@ func main() {
 		os.Exit(130)
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "alpcrun:", err)
+		cli.Fail(os.Stderr, "alpcrun", err)
 		os.Exit(1)
 	}
 }

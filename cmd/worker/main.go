@@ -20,13 +20,13 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
 	"runtime"
 	"syscall"
 
+	"github.com/alpcrun/alpcrun/internal/cli"
 	"github.com/alpcrun/alpcrun/services/catalog"
 	"github.com/alpcrun/alpcrun/services/sdk"
 	"github.com/alpcrun/alpcrun/services/sdk/worker"
@@ -34,7 +34,7 @@ import (
 
 func main() {
 	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "worker:", err)
+		cli.Fail(os.Stderr, "worker", err)
 		os.Exit(1)
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/alpcrun/alpcrun/internal/cli"
 	"github.com/alpcrun/alpcrun/services/catalog"
 	"github.com/alpcrun/alpcrun/services/sdk"
 	"github.com/alpcrun/alpcrun/services/sdk/client"
@@ -31,7 +32,7 @@ import (
 
 func main() {
 	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "client:", err)
+		cli.Fail(os.Stderr, "client", err)
 		os.Exit(1)
 	}
 }
@@ -81,7 +82,7 @@ func run() error {
 				payload = catalog.Payload(*task, []byte("task "+strconv.Itoa(i)))
 			}
 			if err := s.Submit(ctx, strconv.Itoa(i), payload); err != nil {
-				fmt.Fprintln(os.Stderr, "client: submit:", err)
+				cli.Fail(os.Stderr, "client", err)
 				break
 			}
 		}

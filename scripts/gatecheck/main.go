@@ -24,12 +24,20 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/alpcrun/alpcrun/internal/cli"
 )
+
+const usage = "usage: gatecheck floors|compare|baseline [flags]   (gatecheck CMD -h: flags of CMD)"
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: gatecheck floors|compare|baseline [flags]")
+		fmt.Fprintln(os.Stderr, usage)
 		os.Exit(2)
+	}
+	if cli.IsHelp(os.Args[1]) {
+		fmt.Println(usage)
+		return
 	}
 	var (
 		failed bool
@@ -43,7 +51,10 @@ func main() {
 	case "baseline":
 		failed, err = runBaseline(args, os.Stdout)
 	default:
-		err = fmt.Errorf("gatecheck: unknown command %q", cmd)
+		err = fmt.Errorf("gatecheck: unknown command %q\n%s", cmd, usage)
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

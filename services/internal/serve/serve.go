@@ -66,16 +66,18 @@ func Run(ctx context.Context, svc Service, ready chan<- string) error {
 	healthpb.RegisterHealthServer(g, hs)
 	reflection.Register(g)
 
+	// The caller names the service: the daemon's main by its command name,
+	// allinone by the section.
 	lis, err := net.Listen("tcp", svc.Common.Listen)
 	if err != nil {
-		return fmt.Errorf("%s: %w", svc.Name, err)
+		return fmt.Errorf("gRPC listener (key listen): %w", err)
 	}
 	var adm *admin.Server
 	if svc.Common.HTTPListen != "" {
 		adm = admin.New(svc.Registry)
 		if err := adm.Start(svc.Common.HTTPListen); err != nil {
 			lis.Close()
-			return fmt.Errorf("%s: %w", svc.Name, err)
+			return fmt.Errorf("HTTP listener (key httpListen): %w", err)
 		}
 	}
 	serveErr := make(chan error, 1)
