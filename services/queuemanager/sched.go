@@ -19,8 +19,7 @@ type schedLoop struct {
 	sched *scheduler.Scheduler
 	wake  chan struct{}
 	// contended: a session with pending tasks has no worker and none is
-	// free. Set when
-	// the loop sees it, cleared at the tick that no longer does.
+	// free. Set when the loop sees it, cleared at the tick that no longer does.
 	contended atomic.Bool
 
 	mu struct {
