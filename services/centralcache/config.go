@@ -7,8 +7,9 @@ import (
 	"github.com/alpcrun/alpcrun/services/internal/config"
 )
 
-// Config is the central cache's configuration file (SPEC §8). Every key is
-// also ALPCRUNCH_<KEY> in the environment and --<key> on the command line.
+// Config is the central cache's configuration file (docs/design.md,
+// Configuration). Every key is also ALPCRUNCH_<KEY> in the environment and
+// --<key> on the command line.
 type Config struct {
 	config.Common `yaml:",inline"`
 
@@ -17,7 +18,7 @@ type Config struct {
 	MaxPayload      config.ByteSize `yaml:"maxPayload" usage:"largest accepted shared-data payload (e.g. 64MiB)"`
 }
 
-// DefaultConfig returns the defaults of SPEC §1, §6 and §8.
+// DefaultConfig returns the defaults of docs/design.md, Configuration.
 func DefaultConfig() Config {
 	o := DefaultOptions()
 	return Config{

@@ -29,7 +29,7 @@ type Options struct {
 	Now func() time.Time
 }
 
-// DefaultOptions are the defaults of SPEC §6.
+// DefaultOptions are the defaults of docs/design.md, Shared data.
 func DefaultOptions() Options {
 	return Options{
 		MaxTTL:          cache.DefaultMaxTTL,

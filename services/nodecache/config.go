@@ -7,8 +7,9 @@ import (
 	"github.com/alpcrun/alpcrun/services/internal/config"
 )
 
-// Config is the node cache's configuration file (SPEC §8). Every key is
-// also ALPCRUNCH_<KEY> in the environment and --<key> on the command line.
+// Config is the node cache's configuration file (docs/design.md,
+// Configuration). Every key is also ALPCRUNCH_<KEY> in the environment and
+// --<key> on the command line.
 //
 // The central cache is dialled over TLS when tls is true (the node cache
 // then also serves TLS, with certFile and keyFile, which it presents to a
@@ -24,7 +25,7 @@ type Config struct {
 	CleanupInterval  time.Duration   `yaml:"cleanupInterval" usage:"how often expired entries are removed"`
 }
 
-// DefaultConfig returns the defaults of SPEC §1, §6 and §8.
+// DefaultConfig returns the defaults of docs/design.md, Configuration.
 func DefaultConfig() Config {
 	o := DefaultOptions()
 	return Config{

@@ -46,7 +46,8 @@ type Options struct {
 	Now func() time.Time
 }
 
-// DefaultOptions are the defaults of SPEC §6, without an upstream.
+// DefaultOptions are the defaults of docs/design.md, Shared data, without an
+// upstream.
 func DefaultOptions() Options {
 	return Options{
 		CacheSize:       cache.DefaultCapacity,

@@ -11,8 +11,9 @@ import (
 	"github.com/alpcrun/alpcrun/services/internal/config"
 )
 
-// Config is the queue manager's configuration file (SPEC §8). Every key is
-// also ALPCRUNCH_<KEY> in the environment and --<key> on the command line.
+// Config is the queue manager's configuration file (docs/design.md,
+// Configuration). Every key is also ALPCRUNCH_<KEY> in the environment and
+// --<key> on the command line.
 type Config struct {
 	config.Common `yaml:",inline"`
 
@@ -37,7 +38,7 @@ type Config struct {
 	MaxConnectionIdle    time.Duration   `yaml:"maxConnectionIdle" usage:"close a connection without streams for this long"`
 }
 
-// DefaultConfig returns the defaults of SPEC §1 and §8.
+// DefaultConfig returns the defaults of docs/design.md, Configuration.
 func DefaultConfig() Config {
 	o := DefaultOptions()
 	return Config{

@@ -51,7 +51,7 @@ type Options struct {
 	Now func() time.Time
 }
 
-// DefaultOptions are the defaults of SPEC §8.
+// DefaultOptions are the defaults of docs/design.md, Configuration.
 func DefaultOptions() Options {
 	return Options{
 		BufferSize:        queue.DefaultCapacity,

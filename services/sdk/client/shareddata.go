@@ -22,8 +22,8 @@ import (
 var ErrLevelMismatch = errors.New("client: shared data level mismatch")
 
 // SharedData is a connection to a Cache service, for the data every task of
-// a session reads (SPEC §6): the central cache, or a node cache, which
-// forwards writes to it. It is safe for concurrent use.
+// a session reads (docs/design.md, Shared data): the central cache, or a
+// node cache, which forwards writes to it. It is safe for concurrent use.
 //
 // A session's shared data has an update level. Tasks name the level they
 // need (SessionOptions.SharedDataLevel, Session.SetSharedDataLevel), and
