@@ -1,7 +1,7 @@
-// Package bench holds the end-to-end benchmarks: client → system →
-// workers → client in one process over loopback TCP, for the queue manager
-// with each queue kind and scheduler policy, with and without shared data,
-// and for a raw gRPC relay, the limit they are read against (SPEC §11).
+// Package bench holds the end-to-end benchmarks: client → system → workers →
+// client in one process over loopback TCP, for the queue manager with each
+// queue kind and scheduler policy, with and without shared data, and for a
+// raw gRPC relay, the limit they are read against (docs/design.md, The lab).
 //
 //	go test -run '^$' -bench 'BenchmarkE2EMatrix' -count 10 ./bench
 //

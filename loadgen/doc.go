@@ -1,6 +1,6 @@
 // Package loadgen measures a deployed ALPCRUN.CH cluster from the client
 // side: it opens sessions on a queue manager, streams tasks through them and
-// records when each task's result comes back (SPEC §11).
+// records when each task's result comes back (docs/design.md, The lab).
 //
 //	rep, err := loadgen.Run(ctx, cfg)
 //	err = rep.Write(os.Stdout, loadgen.FormatBench)

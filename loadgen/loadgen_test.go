@@ -18,6 +18,7 @@ import (
 	"github.com/alpcrun/alpcrun/loadgen"
 	"github.com/alpcrun/alpcrun/services/centralcache"
 	"github.com/alpcrun/alpcrun/services/queuemanager"
+	"github.com/alpcrun/alpcrun/services/sdk"
 	"github.com/alpcrun/alpcrun/services/sdk/client"
 	"github.com/alpcrun/alpcrun/services/sdk/worker"
 	"github.com/alpcrun/alpcrun/services/tlstest"
@@ -444,7 +445,7 @@ func TestTLSAndAPIKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv(loadgen.EnvAPIKey, "sekret") // read by the services and the workers
+	t.Setenv(sdk.EnvAPIKey, "sekret") // read by the services and the workers
 	s := startStack(t, certs)
 	s.startWorkersWith(t, 1, echo,
 		[]worker.NodeCacheOption{worker.WithNodeCacheTLSFiles(certs.CACert, certs.ClientCert, certs.ClientKey)},

@@ -26,6 +26,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/alpcrun/alpcrun/internal/cli"
 	"github.com/alpcrun/alpcrun/services/allinone"
 )
 
@@ -64,7 +65,7 @@ func main() {
 		os.Exit(130)
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "alpcrun:", err)
+		cli.Fail(os.Stderr, "alpcrun", err)
 		os.Exit(1)
 	}
 }
@@ -79,7 +80,7 @@ func up(ctx context.Context, args []string) error {
 	go func() { done <- allinone.Up(ctx, cfg, ready) }()
 	select {
 	case a := <-ready:
-		fmt.Fprintf(os.Stderr, "alpcrun up: queue manager %s, central cache %s, node cache %s, %d workers (task slots per worker: %d) running %s; Ctrl-C stops\n",
+		fmt.Fprintf(os.Stderr, "alpcrun up: queue manager %s, central cache %s, node cache %s, %d workers (task slots per worker: %d) running the task catalog, %s by default; Ctrl-C stops\n",
 			a.QueueManager, a.CentralCache, a.NodeCache, cfg.Workers, cfg.Concurrency, cfg.Task)
 		return <-done
 	case err := <-done:

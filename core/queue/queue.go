@@ -90,11 +90,11 @@ func (o Options) capacity() int {
 }
 
 var kinds = map[Kind]func(Options) Queue{
-	Priority: newHeap,
-	FIFO:     newChan,
+	Priority: newPriority,
+	FIFO:     newFIFO,
 	LockFree: newLockFree,
 	Speed:    newSpeed,
-	Mutex:    newRing,
+	Mutex:    newMutex,
 }
 
 // New builds a queue of the given kind.

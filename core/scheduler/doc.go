@@ -1,5 +1,5 @@
 // Package scheduler decides which workers serve which sessions in the queue
-// manager (SPEC §4). The caller reports events (sessions added, updated,
+// manager (docs/design.md, Scheduling). The caller reports events (sessions added, updated,
 // removed, their pending work and idleness; workers added, removed, idle,
 // draining) and applies, in order, the Bind and Unbind decisions each event
 // returns. New(name, Options) picks one of three policies by the scheduler

@@ -26,7 +26,7 @@ var (
 	ErrInvalid = errors.New("scheduler: invalid argument")
 )
 
-// MaxPriority is the highest session priority (SPEC §2).
+// MaxPriority is the highest session priority (docs/design.md, Sessions).
 const MaxPriority = 10
 
 const levels = MaxPriority + 1

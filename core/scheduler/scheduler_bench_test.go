@@ -7,7 +7,7 @@ import (
 )
 
 // BenchmarkSchedule measures the decision cost of one event, the figure
-// SPEC §4 bounds, for every policy with preemption off and on, with S
+// docs/design.md, Scheduling, bounds, for every policy with preemption off and on, with S
 // sessions and W workers. The sessions have random priorities, min and max
 // workers, preemptibility and backlogs of up to four times the workers per
 // session, so workers are contended; all workers start bound. Each timed

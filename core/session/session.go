@@ -26,7 +26,7 @@ var (
 	ErrClosed   = errors.New("session: closed")
 )
 
-// Defaults of SPEC §2.
+// Defaults of docs/design.md, Sessions.
 const (
 	DefaultIdleTimeout = 60 * time.Second
 	DefaultMaxInflight = 10
@@ -52,7 +52,7 @@ type Attributes struct {
 	TaskTimeout         time.Duration // 0: no limit
 }
 
-// Validate checks the rules of SPEC §2, naming every problem.
+// Validate checks the rules of docs/design.md, Sessions, naming every problem.
 func (a *Attributes) Validate() error {
 	var errs []error
 	if a.Priority > MaxPriority {

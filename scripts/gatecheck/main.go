@@ -26,12 +26,20 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/alpcrun/alpcrun/internal/cli"
 )
+
+const usage = "usage: gatecheck floors|compare|baseline|makespan [flags]   (gatecheck CMD -h: flags of CMD)"
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: gatecheck floors|compare|baseline|makespan [flags]")
+		fmt.Fprintln(os.Stderr, usage)
 		os.Exit(2)
+	}
+	if cli.IsHelp(os.Args[1]) {
+		fmt.Println(usage)
+		return
 	}
 	var (
 		failed bool
@@ -47,7 +55,10 @@ func main() {
 	case "makespan":
 		failed, err = runMakespan(args, os.Stdout)
 	default:
-		err = fmt.Errorf("gatecheck: unknown command %q", cmd)
+		err = fmt.Errorf("gatecheck: unknown command %q\n%s", cmd, usage)
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -4,15 +4,13 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/alpcrun/alpcrun/internal/cachewire"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/alpcrun/alpcrun/core/cache"
 	"github.com/alpcrun/alpcrun/services/internal/config"
 )
-
-// MaxPayloadLimit is the largest maxPayload accepted: a protobuf message
-// must stay under 2 GiB, framing included.
-const MaxPayloadLimit = 2<<30 - 2<<20
 
 // Options configure a central cache. Each tagged field is a key of its
 // configuration file, also ALPCRUNCH_<KEY> in the environment and --<key>
@@ -54,8 +52,8 @@ func (o *Options) Validate() error {
 	if o.CleanupInterval <= 0 {
 		p.Add("cleanupInterval", "must be positive, got %v", o.CleanupInterval)
 	}
-	if o.MaxPayload < 1 || o.MaxPayload > MaxPayloadLimit {
-		p.Add("maxPayload", "must be between 1 and %v, got %v", config.ByteSize(MaxPayloadLimit), o.MaxPayload)
+	if o.MaxPayload < 1 || o.MaxPayload > cachewire.MaxPayloadLimit {
+		p.Add("maxPayload", "must be between 1 and %v, got %v", config.ByteSize(cachewire.MaxPayloadLimit), o.MaxPayload)
 	}
 	return p.Err()
 }

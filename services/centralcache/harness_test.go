@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/alpcrun/alpcrun/internal/cachewire"
 	"github.com/alpcrun/alpcrun/internal/servicetest"
 	pb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
 )
@@ -29,7 +30,7 @@ func startServer(t *testing.T, opts Options) *testServer {
 	opts.Now, opts.Registerer = ts.clock.Now, ts.reg
 	srv, addr := servicetest.Start(t, New, servicetest.Defaults(opts, DefaultOptions()))
 	ts.Server = srv
-	ts.c = pb.NewCacheClient(servicetest.Dial(t, addr, grpc.WithDefaultCallOptions(CallOptions(int(srv.opts.MaxPayload)+1<<20)...)))
+	ts.c = pb.NewCacheClient(servicetest.Dial(t, addr, grpc.WithDefaultCallOptions(cachewire.CallOptions(int(srv.opts.MaxPayload)+1<<20)...)))
 	return ts
 }
 

@@ -11,6 +11,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/alpcrun/alpcrun/internal/cli"
 )
 
 // Main runs a service named name with its LoadConfig and Run functions.
@@ -30,7 +32,7 @@ func Main[C any](name string,
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	if err := run(ctx, cfg, nil); err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		cli.Fail(os.Stderr, name, err)
 		os.Exit(1)
 	}
 }

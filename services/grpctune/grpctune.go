@@ -59,8 +59,9 @@ func Tuned() Settings {
 		// 256 KiB carries 16 full HTTP/2 frames per write syscall and
 		// saved 4% CPU over 32 KiB.
 		WriteBuffer: 256 << 10,
-		// Room for the largest shared-data payload (64 MiB, SPEC §6) plus
-		// framing; batches are bounded by the queue manager's maxBatchBytes.
+		// Room for the largest shared-data payload (64 MiB, docs/design.md,
+		// Shared data) plus framing; batches are bounded by the queue
+		// manager's maxBatchBytes.
 		MaxMessage: 80 << 20,
 		Keepalive:  true,
 		// 32% of the CPU per task at 100-task batches (see Codec).

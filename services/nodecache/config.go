@@ -4,11 +4,12 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/alpcrun/alpcrun/internal/cachewire"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/alpcrun/alpcrun/core/cache"
 	pb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
-	"github.com/alpcrun/alpcrun/services/centralcache"
 	"github.com/alpcrun/alpcrun/services/internal/config"
 )
 
@@ -62,8 +63,8 @@ func (o *Options) Validate() error {
 		p.Add("cacheSize", "must not be negative, got %d", int64(o.CacheSize))
 	}
 	p.CheckAddr("centralCacheAddr", o.CentralCacheAddr)
-	if o.MaxPayload < 1 || o.MaxPayload > centralcache.MaxPayloadLimit {
-		p.Add("maxPayload", "must be between 1 and %v, got %v", config.ByteSize(centralcache.MaxPayloadLimit), o.MaxPayload)
+	if o.MaxPayload < 1 || o.MaxPayload > cachewire.MaxPayloadLimit {
+		p.Add("maxPayload", "must be between 1 and %v, got %v", config.ByteSize(cachewire.MaxPayloadLimit), o.MaxPayload)
 	}
 	if o.CleanupInterval <= 0 {
 		p.Add("cleanupInterval", "must be positive, got %v", o.CleanupInterval)

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alpcrun/alpcrun/internal/cachewire"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 
@@ -24,7 +26,7 @@ type pair struct {
 }
 
 func dial(t *testing.T, addr string) pb.CacheClient {
-	return pb.NewCacheClient(servicetest.Dial(t, addr, grpc.WithDefaultCallOptions(centralcache.CallOptions(80<<20)...)))
+	return pb.NewCacheClient(servicetest.Dial(t, addr, grpc.WithDefaultCallOptions(cachewire.CallOptions(80<<20)...)))
 }
 
 // startPair starts the pair, the node cache with opts whose zero fields

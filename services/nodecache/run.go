@@ -9,12 +9,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 
+	"github.com/alpcrun/alpcrun/internal/cachewire"
 	pb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
-	"github.com/alpcrun/alpcrun/services/centralcache"
 	"github.com/alpcrun/alpcrun/services/internal/auth"
 	"github.com/alpcrun/alpcrun/services/internal/config"
 	"github.com/alpcrun/alpcrun/services/internal/serve"
 	"github.com/alpcrun/alpcrun/services/internal/tlsconf"
+	"github.com/alpcrun/alpcrun/services/sdk"
 )
 
 // LoadConfig reads the configuration from defaults, the YAML file of
@@ -57,7 +58,7 @@ func dialCentral(cfg Options) (*grpc.ClientConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := append(centralcache.TunedDialOptions(int(cfg.MaxPayload)), creds, auth.DialOption(os.Getenv(auth.EnvAPIKey)))
+	opts := append(cachewire.TunedDialOptions(int(cfg.MaxPayload)), creds, auth.DialOption(os.Getenv(sdk.EnvAPIKey)))
 	conn, err := grpc.NewClient(cfg.CentralCacheAddr, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("nodecache: dial %s: %w", cfg.CentralCacheAddr, err)

@@ -27,8 +27,8 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/alpcrun/alpcrun/core/cache"
+	"github.com/alpcrun/alpcrun/internal/cachewire"
 	pb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
-	"github.com/alpcrun/alpcrun/services/centralcache"
 )
 
 // Server implements alpcrunpb.CacheServer.
@@ -38,7 +38,7 @@ type Server struct {
 	opts    Options
 	up      pb.CacheClient
 	node    *cache.Node
-	metrics *centralcache.Metrics
+	metrics *cachewire.Metrics
 	stop    context.CancelFunc
 	stopped chan struct{}
 }
@@ -61,7 +61,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s := &Server{opts: opts, up: opts.Upstream, stopped: make(chan struct{})}
 	s.node = cache.NewNode(cache.NodeConfig{Capacity: int64(opts.CacheSize), Fetch: s.fetch, Now: opts.Now})
-	s.metrics = centralcache.NewMetrics("node", s.node.Stats, opts.Registerer)
+	s.metrics = cachewire.NewMetrics("node", s.node.Stats, opts.Registerer)
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stop = cancel
 	t := time.NewTicker(opts.CleanupInterval)
@@ -78,7 +78,7 @@ func (s *Server) Register(g *grpc.Server) { pb.RegisterCacheServer(g, s) }
 
 // ServerOptions raise gRPC's message limits to carry MaxPayload.
 func (s *Server) ServerOptions() []grpc.ServerOption {
-	return centralcache.ServerOptions(int(s.opts.MaxPayload))
+	return cachewire.ServerOptions(int(s.opts.MaxPayload))
 }
 
 // Close stops the cleanup loop.
@@ -111,7 +111,7 @@ func (s *Server) GetSharedData(ctx context.Context, req *pb.SharedData) (*pb.Sha
 	key := cache.Key{Session: req.GetSessionId(), Newest: req.UpdateLevel == nil, Level: req.GetUpdateLevel()}
 	if err := cache.ValidSession(key.Session); err != nil {
 		s.metrics.Miss.Inc()
-		return nil, centralcache.ToStatus(err)
+		return nil, cachewire.ToStatus(err)
 	}
 	e, hit, err := s.node.Get(ctx, key)
 	if hit {
@@ -120,9 +120,9 @@ func (s *Server) GetSharedData(ctx context.Context, req *pb.SharedData) (*pb.Sha
 		s.metrics.Miss.Inc()
 	}
 	if err != nil {
-		return nil, centralcache.ToStatus(err)
+		return nil, cachewire.ToStatus(err)
 	}
-	return centralcache.Response(key.Session, e, s.opts.Now()), nil
+	return cachewire.Response(key.Session, e, s.opts.Now()), nil
 }
 
 // SetSharedData implements alpcrunpb.CacheServer by forwarding.
@@ -138,19 +138,19 @@ func (s *Server) UpdateSharedData(ctx context.Context, req *pb.SharedData) (*pb.
 // DeleteSharedData implements alpcrunpb.CacheServer by forwarding.
 func (s *Server) DeleteSharedData(ctx context.Context, req *pb.SharedData) (*pb.Status, error) {
 	if err := cache.ValidSession(req.GetSessionId()); err != nil {
-		return nil, centralcache.ToStatus(err)
+		return nil, cachewire.ToStatus(err)
 	}
 	defer s.node.Forget(req.GetSessionId())
 	return s.up.DeleteSharedData(ctx, req)
 }
 
 func (s *Server) write(ctx context.Context, req *pb.SharedData, forward func(context.Context, *pb.SharedData, ...grpc.CallOption) (*pb.Status, error)) (*pb.Status, error) {
-	w, err := centralcache.WriteOf(req)
+	w, err := cachewire.WriteOf(req)
 	if err == nil {
 		err = w.Validate(int(s.opts.MaxPayload))
 	}
 	if err != nil {
-		return nil, centralcache.ToStatus(err)
+		return nil, cachewire.ToStatus(err)
 	}
 	// Whatever the answer, the write may have been applied.
 	defer s.node.Forget(w.Session)

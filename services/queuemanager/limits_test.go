@@ -127,7 +127,10 @@ func TestMaxBatchMessages(t *testing.T) {
 	if err := cs.Send(batchOf(s.Id, "a", "b", "c")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return sess.Pending() == 1 }, "a batch at the limit queued")
+	endClientStream(t, cs, s.Id)
+	if n := sess.Pending(); n != 1 {
+		t.Fatalf("pending = %d, want the batch at the limit queued", n)
+	}
 }
 
 // Batches over maxBatchBytes are decoded and refused by the queue manager;

@@ -8,9 +8,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// metrics are the queue manager's Prometheus series (SPEC §9). Hot-path
-// counters are resolved once; queue depths and counts are read at scrape
-// time, so they cost nothing per task.
+// metrics are the queue manager's Prometheus series (docs/design.md,
+// Metrics). Hot-path counters are resolved once; queue depths and counts are
+// read at scrape time, so they cost nothing per task.
 type metrics struct {
 	accepted, done, failed, redelivered, dead prometheus.Counter
 	duplicates                                prometheus.Counter

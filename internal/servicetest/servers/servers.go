@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alpcrun/alpcrun/internal/cachewire"
+
 	"google.golang.org/grpc"
 
 	"github.com/alpcrun/alpcrun/internal/servicetest"
@@ -43,7 +45,7 @@ func CentralCache(t testing.TB, opts centralcache.Options) (*centralcache.Server
 func NodeCache(t testing.TB, opts nodecache.Options, centralAddr string) (*nodecache.Server, string) {
 	t.Helper()
 	opts = servicetest.Defaults(opts, nodecache.DefaultOptions())
-	cc := servicetest.Dial(t, centralAddr, grpc.WithDefaultCallOptions(centralcache.CallOptions(int(opts.MaxPayload))...))
+	cc := servicetest.Dial(t, centralAddr, grpc.WithDefaultCallOptions(cachewire.CallOptions(int(opts.MaxPayload))...))
 	opts.Upstream = pb.NewCacheClient(cc)
 	return servicetest.Start(t, nodecache.New, opts)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/alpcrun/alpcrun/internal/servicetest/servers"
 	"github.com/alpcrun/alpcrun/services/internal/auth"
 	"github.com/alpcrun/alpcrun/services/queuemanager"
+	"github.com/alpcrun/alpcrun/services/sdk"
 	"github.com/alpcrun/alpcrun/services/sdk/client"
 	"github.com/alpcrun/alpcrun/services/sdk/worker"
 )
@@ -462,5 +463,16 @@ func TestDialUnreachable(t *testing.T) {
 	defer cancel()
 	if _, err := client.Dial(ctx, addr); !errors.Is(err, client.ErrUnavailable) {
 		t.Fatalf("dial: %v, want ErrUnavailable", err)
+	}
+}
+
+// TestDialFromEnvironment checks that Dial with no address finds the queue
+// manager through $METALCORE_QUEUE_MANAGER_ADDR.
+func TestDialFromEnvironment(t *testing.T) {
+	t.Setenv(sdk.EnvQueueManagerAddr, startQM(t))
+	ctx := testCtx(t)
+	c := dial(t, ctx, "")
+	if _, err := c.CreateSession(ctx, client.SessionOptions{AppID: "a"}); err != nil {
+		t.Fatal(err)
 	}
 }

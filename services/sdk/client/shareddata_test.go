@@ -10,6 +10,7 @@ import (
 
 	"github.com/alpcrun/alpcrun/internal/servicetest/servers"
 	"github.com/alpcrun/alpcrun/services/centralcache"
+	"github.com/alpcrun/alpcrun/services/sdk"
 	"github.com/alpcrun/alpcrun/services/sdk/client"
 )
 
@@ -21,7 +22,7 @@ func startCentralCache(t *testing.T) string {
 
 func TestSharedData(t *testing.T) {
 	ctx := testCtx(t)
-	t.Setenv(client.EnvCentralCacheAddr, startCentralCache(t))
+	t.Setenv(sdk.EnvCentralCacheAddr, startCentralCache(t))
 	sd, err := client.DialSharedData(ctx, "")
 	if err != nil {
 		t.Fatal(err)

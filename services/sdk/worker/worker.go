@@ -58,6 +58,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	pb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
+	"github.com/alpcrun/alpcrun/services/sdk"
 )
 
 // Task is one task handed to a handler.
@@ -123,7 +124,8 @@ type Worker struct {
 	batch BatchHandler
 }
 
-// New returns a worker that runs h on each task.
+// New returns a worker that runs h on each task, for the queue manager at
+// addr (empty: as sdk.QueueManagerAddr resolves it).
 func New(addr string, h Handler, opts ...Option) (*Worker, error) {
 	if h == nil {
 		return nil, errors.New("worker: nil handler")
@@ -140,7 +142,7 @@ func NewBatch(addr string, h BatchHandler, opts ...Option) (*Worker, error) {
 }
 
 func newWorker(addr string, h Handler, bh BatchHandler, opts []Option) (*Worker, error) {
-	w := &Worker{addr: addr, cfg: defaultConfig(), task: h, batch: bh}
+	w := &Worker{addr: sdk.QueueManagerAddr(addr), cfg: defaultConfig(), task: h, batch: bh}
 	for _, o := range opts {
 		o(&w.cfg)
 	}
