@@ -56,7 +56,9 @@ func TestSeriesAreExported(t *testing.T) {
 	}
 
 	qmReg := prometheus.NewRegistry()
-	qm, err := queuemanager.New(queuemanager.Options{Registerer: qmReg})
+	qmOpts := queuemanager.DefaultOptions()
+	qmOpts.Registerer = qmReg
+	qm, err := queuemanager.New(qmOpts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +66,12 @@ func TestSeriesAreExported(t *testing.T) {
 	gather(qmReg)
 
 	ccReg := prometheus.NewRegistry()
-	cc := centralcache.New(centralcache.Options{Registerer: ccReg})
+	ccOpts := centralcache.DefaultOptions()
+	ccOpts.Registerer = ccReg
+	cc, err := centralcache.New(ccOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer cc.Close()
 	gather(ccReg)
 
@@ -75,7 +82,9 @@ func TestSeriesAreExported(t *testing.T) {
 	}
 	defer conn.Close()
 	ncReg := prometheus.NewRegistry()
-	nc, err := nodecache.New(nodecache.Options{Upstream: pb.NewCacheClient(conn), Registerer: ncReg})
+	ncOpts := nodecache.DefaultOptions()
+	ncOpts.Upstream, ncOpts.Registerer = pb.NewCacheClient(conn), ncReg
+	nc, err := nodecache.New(ncOpts)
 	if err != nil {
 		t.Fatal(err)
 	}
