@@ -298,5 +298,7 @@ func (s *Session) Work() (waiting, busy int) {
 		}
 		l.mu.Unlock()
 	}
-	return max(waiting, 0), busy
+	waiting = max(waiting, 0)
+	s.reported.Store(int64(waiting))
+	return waiting, busy
 }

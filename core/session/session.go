@@ -134,6 +134,7 @@ type Session struct {
 	bound         atomic.Int64 // workers the scheduler bound to the session
 	slots         atomic.Int64 // task slots of the leases' workers
 	taskNs        atomic.Int64 // a worker's time per task, moving average; 0: unknown
+	reported      atomic.Int64 // waiting tasks at the last Work call
 
 	// overflow holds result batches offered while the result queue was
 	// full, in order; overflowing mirrors its length for the lock-free
@@ -213,12 +214,17 @@ func (s *Session) Enqueue(ctx context.Context, t *Task, now time.Time) error {
 	t.ID = strconv.FormatUint(t.seq, 36)
 	s.lastActivity.Store(now.UnixNano())
 	s.outstanding.Add(1)
-	s.queuedTasks.Add(int64(t.N))
+	queued := s.queuedTasks.Add(int64(t.N))
 	// Counted as pending while it waits to be queued: a speed queue holds
 	// nothing, so without this no worker would ever be bound to take it.
 	s.pushing.Add(1)
 	if s.tasks.Len() == 0 || s.idle.Load() {
 		s.touch(now)
+		s.notify(s)
+	} else if queued > 2*s.reported.Load() {
+		// The backlog doubled since the scheduler last saw the session's
+		// work: it may want more workers now, not at the next tick. A
+		// steady backlog wakes nobody.
 		s.notify(s)
 	}
 	err := s.tasks.Push(ctx, queue.Item{Value: t, Priority: t.Priority})

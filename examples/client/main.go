@@ -11,7 +11,10 @@
 // With --task pi (the default) every task asks a worker for a Monte Carlo
 // estimate of π over --samples points: the input is the sample count as
 // decimal text and the result the number of hits, so π ≈ 4·Σhits/Σsamples.
-// With --task echo the input is returned as is.
+// With --task echo the input is returned as is; with --task sleep:D (e.g.
+// sleep:20ms) each task takes D on its worker, which shows how the work is
+// spread over the workers: N tasks on W workers of C slots should take
+// about N·D/(W·C).
 package main
 
 import (
@@ -40,14 +43,14 @@ func main() {
 func run() error {
 	addr := flag.String("queue-manager", sdk.QueueManagerAddr(""), "queue manager address (env "+sdk.EnvQueueManagerAddr+")")
 	tasks := flag.Int("tasks", 1000, "number of tasks")
-	task := flag.String("task", "pi", "pi or echo")
+	task := flag.String("task", "pi", "pi, echo or sleep:DURATION (e.g. sleep:20ms)")
 	samples := flag.Uint64("samples", 1_000_000, "Monte Carlo samples per pi task")
 	quiet := flag.Bool("quiet", false, "print only the summary")
 	useTLS := flag.Bool("tls", false, "dial the queue manager with TLS")
 	caCert := flag.String("ca-cert", "", "PEM CA bundle that verifies the queue manager (default: system roots)")
 	flag.Parse()
-	if *task != "pi" && *task != "echo" {
-		return fmt.Errorf("unknown --task %q: want pi or echo", *task)
+	if _, err := catalog.Lookup(*task); err != nil || *task == "european" {
+		return fmt.Errorf("unknown --task %q: want pi, echo or sleep:DURATION", *task)
 	}
 
 	// Ctrl-C closes the session, which ends the result stream below.
@@ -78,7 +81,7 @@ func run() error {
 	go func() {
 		payload := catalog.Payload(*task, []byte(strconv.FormatUint(*samples, 10)))
 		for i := range *tasks {
-			if *task == "echo" {
+			if *task != "pi" {
 				payload = catalog.Payload(*task, []byte("task "+strconv.Itoa(i)))
 			}
 			if err := s.Submit(ctx, strconv.Itoa(i), payload); err != nil {
