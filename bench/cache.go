@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/alpcrun/alpcrun/internal/servicetest"
 	alpcrunpb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
 	"github.com/alpcrun/alpcrun/services/centralcache"
 	"github.com/alpcrun/alpcrun/services/nodecache"
@@ -149,7 +150,7 @@ func cacheServe(tb testing.TB, register func(*grpc.Server)) string {
 	tb.Helper()
 	g := grpc.NewServer(centralcache.TunedServerOptions(CacheMaxPayload)...)
 	register(g)
-	return Serve(tb, g)
+	return servicetest.ServeServer(tb, g)
 }
 
 func cacheDial(tb testing.TB, addr string) *grpc.ClientConn {

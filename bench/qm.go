@@ -9,6 +9,7 @@ import (
 
 	"github.com/alpcrun/alpcrun/core/queue"
 	"github.com/alpcrun/alpcrun/core/scheduler"
+	"github.com/alpcrun/alpcrun/internal/servicetest"
 	alpcrunpb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
 	"github.com/alpcrun/alpcrun/services/queuemanager"
 )
@@ -32,7 +33,7 @@ func StartQueueManager(kind queue.Kind, policy string, tr Transport) Starter {
 		tb.Cleanup(qm.Close)
 		srv := grpc.NewServer(tr.Server...)
 		qm.Register(srv)
-		addr := Serve(tb, srv)
+		addr := servicetest.ServeServer(tb, srv)
 		ctx, cancel := context.WithCancel(ctx)
 		tb.Cleanup(cancel)
 

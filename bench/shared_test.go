@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/alpcrun/alpcrun/core/queue"
+	"github.com/alpcrun/alpcrun/internal/servicetest"
 	alpcrunpb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
 
 	"google.golang.org/grpc"
@@ -55,7 +56,7 @@ func TestSharedDataMissing(t *testing.T) {
 	relay := NewRelay()
 	srv := grpc.NewServer()
 	alpcrunpb.RegisterQueueServer(srv, relay)
-	addr := Serve(t, srv)
+	addr := servicetest.ServeServer(t, srv)
 	StartWorkers(ctx, t, addr, nil, 1, relaySession, sd)
 	if err := relay.WaitWorkers(ctx, 1); err != nil {
 		t.Fatal(err)

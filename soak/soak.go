@@ -181,10 +181,10 @@ func Run(ctx context.Context, qm *QM, cfg Config) (*Report, error) {
 		pool.add(ctx)
 	}
 	churnCtx, stopChurn := context.WithCancel(ctx)
-	churned := make(chan struct{})
+	churned, firstChurn := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(churned)
-		pool.churn(churnCtx, cfg.Churn)
+		pool.churn(churnCtx, cfg.Churn, firstChurn)
 	}()
 	defer func() { stopChurn(); <-churned }()
 
@@ -196,6 +196,15 @@ func Run(ctx context.Context, qm *QM, cfg Config) (*Report, error) {
 	progress(cfg.Progress, "soak: max %.0f tasks/s; open loop at %.0f tasks/s for %v", rep.MaxRate, rep.Rate, cfg.Duration)
 	if err := openLoop(ctx, qm, c, cfg, rep); err != nil {
 		return nil, err
+	}
+	// A run at least Churn long replaces a worker at least once, however
+	// late the churning goroutine got to run.
+	if cfg.Duration >= cfg.Churn {
+		select {
+		case <-firstChurn:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
 	stopChurn()
 	<-churned

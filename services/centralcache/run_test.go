@@ -147,3 +147,13 @@ func gather(t *testing.T, reg *prometheus.Registry) []string {
 	}
 	return out
 }
+
+// New takes no zero value for a default: it names every bad option.
+func TestNewReportsEveryBadOption(t *testing.T) {
+	_, err := New(Options{Common: DefaultOptions().Common})
+	for _, key := range []string{"maxTTL", "cleanupInterval", "maxPayload"} {
+		if err == nil || !strings.Contains(err.Error(), "config: "+key+":") {
+			t.Errorf("error does not name %s: %v", key, err)
+		}
+	}
+}

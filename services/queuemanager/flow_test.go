@@ -363,7 +363,9 @@ func TestWorkerErrorsGoToDeadLetters(t *testing.T) {
 func TestTaskTimeoutRedelivers(t *testing.T) {
 	ts := startServer(t, Options{})
 	ctx := testCtx(t)
-	s := ts.createSession(t, ctx, &pb.SessionAttributes{TaskTimeout: durationpb.New(50 * time.Millisecond), MaxWorkers: u32(1)})
+	// Attempts to spare: a test slowed past further task timeouts still
+	// finds the batch in flight, not dead-lettered.
+	s := ts.createSession(t, ctx, &pb.SessionAttributes{TaskTimeout: durationpb.New(50 * time.Millisecond), MaxWorkers: u32(1), MaxAttempts: 1000})
 	cs := ts.clientStream(t, ctx, s.Id)
 	if err := cs.Send(batchOf(s.Id, "slow")); err != nil {
 		t.Fatal(err)
