@@ -92,7 +92,9 @@ src=$(mktemp -d "${TMPDIR:-/tmp}/gate-src.XXXXXX")
 trap 'rm -rf "$src"' EXIT
 
 # build rev dest: a test binary of ./bench at rev, or of the working tree
-# when rev is empty. git archive leaves the repository's state alone.
+# when rev is empty. git archive leaves the repository's state alone. Both
+# carry the planted-regression hook (build tag gateinject,
+# services/queuemanager/inject.go), which production builds lack.
 build() {
   local dir=.
   if [[ -n $1 ]]; then
@@ -100,7 +102,7 @@ build() {
     mkdir -p "$dir"
     git archive "$1" | tar -x -C "$dir"
   fi
-  (cd "$dir" && go test -c -o "$2" ./bench)
+  (cd "$dir" && go test -tags gateinject -c -o "$2" ./bench)
 }
 
 base=""

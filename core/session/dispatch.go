@@ -74,7 +74,7 @@ func ewma(v interface {
 func (s *Session) SetBound(n int) { s.bound.Store(int64(n)) }
 
 // dispatch takes the next batch for lease l under the rules above.
-func (s *Session) dispatch(ctx context.Context, l *Lease) (*Task, error) {
+func (s *Session) dispatch(ctx context.Context, l *Lease) (*Batch, error) {
 	if !s.spread() { // the fast path: a plain pop
 		t, err := s.next(ctx)
 		if err != nil {
@@ -174,12 +174,12 @@ func (s *Session) waitFed(ctx context.Context, own <-chan struct{}) (idle bool, 
 
 // putBack returns a batch that was taken but not sent to the front of the
 // queue, as it was.
-func (s *Session) putBack(t *Task) {
+func (s *Session) putBack(t *Batch) {
 	s.queuedTasks.Add(int64(t.N))
 	s.mu.Lock()
 	closed := s.mu.closed
 	if !closed {
-		s.mu.redeliver = append([]*Task{t}, s.mu.redeliver...)
+		s.mu.redeliver = append([]*Batch{t}, s.mu.redeliver...)
 	}
 	s.mu.Unlock()
 	if !closed {
@@ -205,7 +205,7 @@ func (s *Session) wake(n int) {
 // started batch's tasks are all running (or about to), so every task that
 // waits is in the queue or in an unstarted batch that a steal can move.
 // t is already counted out of the queue.
-func (s *Session) splitOff(t *Task, slots int) {
+func (s *Session) splitOff(t *Batch, slots int) {
 	if t.N < 2 || s.split == nil || s.bound.Load() < 2 {
 		return
 	}
@@ -221,7 +221,7 @@ func (s *Session) splitOff(t *Task, slots int) {
 		return
 	}
 	head, tail := s.split(t.Payload, int(piece))
-	rest := &Task{
+	rest := &Batch{
 		ID:       strconv.FormatUint(s.batchSeq.Add(1), 36),
 		Priority: t.Priority,
 		Payload:  tail,

@@ -26,7 +26,7 @@ func TestSplitAtDispatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	ids := []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}
-	if err := s.Enqueue(ctx(t), &Task{Payload: ids, N: len(ids)}, t0); err != nil {
+	if err := s.Enqueue(ctx(t), &Batch{Payload: ids, N: len(ids)}, t0); err != nil {
 		t.Fatal(err)
 	}
 	if q, f := s.Tasks(); q != 10 || f != 0 {
@@ -62,7 +62,7 @@ func TestSplitAtDispatch(t *testing.T) {
 func TestNoSplitForOneWorker(t *testing.T) {
 	r, _ := NewRegistry(Config{QueueKind: queue.Priority, BufferSize: 16, Split: splitInts})
 	s, _ := r.Create("", "app", Attributes{}, t0)
-	if err := s.Enqueue(ctx(t), &Task{Payload: []int{1, 2, 3, 4}, N: 4}, t0); err != nil {
+	if err := s.Enqueue(ctx(t), &Batch{Payload: []int{1, 2, 3, 4}, N: 4}, t0); err != nil {
 		t.Fatal(err)
 	}
 	s.SetBound(1)

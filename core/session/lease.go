@@ -8,7 +8,7 @@ import (
 
 // flight is a task delivered to a worker and not yet answered.
 type flight struct {
-	t *Task
+	t *Batch
 	// sent is when the send to the worker completed; zero while sending,
 	// so that a timeout never requeues a task the sender still reads.
 	sent time.Time
@@ -61,7 +61,7 @@ func (l *Lease) MaxInflight() int { return cap(l.credit) }
 // available under the dispatch rules (dispatch.go), then records it in
 // flight with Attempts incremented. The caller sends it and then calls
 // Sent.
-func (l *Lease) Take(ctx context.Context) (*Task, error) {
+func (l *Lease) Take(ctx context.Context) (*Batch, error) {
 	select {
 	case l.credit <- struct{}{}:
 	case <-ctx.Done():
@@ -77,7 +77,7 @@ func (l *Lease) Take(ctx context.Context) (*Task, error) {
 	if l.mu.released {
 		l.mu.Unlock()
 		<-l.credit
-		l.s.requeue([]*Task{t})
+		l.s.requeue([]*Batch{t})
 		return nil, ErrClosed
 	}
 	l.mu.inflight[t.ID] = &flight{t: t}
@@ -101,14 +101,14 @@ func (l *Lease) Sent(id string, now time.Time) {
 func (l *Lease) Unsent(id string) {
 	if f := l.remove(id); f != nil {
 		f.t.Attempts--
-		l.s.requeue([]*Task{f.t})
+		l.s.requeue([]*Batch{f.t})
 	}
 }
 
 // Complete ends the flight of batch id and returns its task. ok is false
 // for a batch this lease does not hold: a late or duplicate answer, which
 // the caller drops so the client never sees a result twice.
-func (l *Lease) Complete(id string) (t *Task, ok bool) {
+func (l *Lease) Complete(id string) (t *Batch, ok bool) {
 	now := time.Now()
 	var busy time.Duration
 	l.mu.Lock()
@@ -271,7 +271,7 @@ func (l *Lease) Release() {
 }
 
 // takeAll ends every flight and returns their tasks.
-func (l *Lease) takeAll() []*Task {
+func (l *Lease) takeAll() []*Batch {
 	l.mu.Lock()
 	l.mu.released = true
 	ids := make([]string, 0, len(l.mu.inflight))
@@ -279,7 +279,7 @@ func (l *Lease) takeAll() []*Task {
 		ids = append(ids, id)
 	}
 	l.mu.Unlock()
-	ts := make([]*Task, 0, len(ids))
+	ts := make([]*Batch, 0, len(ids))
 	for _, id := range ids {
 		if f := l.remove(id); f != nil {
 			ts = append(ts, f.t)
@@ -301,7 +301,7 @@ func (l *Lease) expire(deadline time.Time) int {
 		}
 	}
 	l.mu.Unlock()
-	var ts []*Task
+	var ts []*Batch
 	for _, id := range ids {
 		if f := l.remove(id); f != nil {
 			ts = append(ts, f.t)

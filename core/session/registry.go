@@ -30,7 +30,7 @@ type Config struct {
 	Drained func(*Session)
 	// Exhausted is called for each task dead-lettered because it used up
 	// its attempts (for the service's outcome counter).
-	Exhausted func(*Task)
+	Exhausted func(*Batch)
 	// Split cuts a batch payload of more than n tasks into its first n
 	// tasks and the rest, as two new payloads (dispatch.go). Nil: batches
 	// are never split.
@@ -58,7 +58,7 @@ func NewRegistry(cfg Config) (*Registry, error) {
 		cfg.Drained = func(*Session) {}
 	}
 	if cfg.Exhausted == nil {
-		cfg.Exhausted = func(*Task) {}
+		cfg.Exhausted = func(*Batch) {}
 	}
 	if _, err := queue.New(cfg.QueueKind, queue.Options{Capacity: 1}); err != nil {
 		return nil, err

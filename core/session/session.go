@@ -82,8 +82,9 @@ func (a *Attributes) fillDefaults() {
 	}
 }
 
-// Task is one task batch as the session keeps it.
-type Task struct {
+// Batch is one task batch as the session keeps it: a client batch, or a
+// piece split off one at dispatch.
+type Batch struct {
 	// ID is the batch id, unique in its session, assigned at Enqueue.
 	ID       string
 	Priority uint32
@@ -104,16 +105,16 @@ type Task struct {
 
 // redeliverMark is pushed into the task queue to wake a consumer blocked in
 // Pop when a task lands in the redelivery list; consumers skip it.
-var redeliverMark = &Task{}
+var redeliverMark = &Batch{}
 
 // Session is one open session. Its methods are safe for concurrent use.
 type Session struct {
 	ID    string
 	AppID string
 
-	tasks   queue.Queue // *Task
+	tasks   queue.Queue // *Batch
 	results queue.Queue // service result batches
-	dead    queue.Queue // *Task
+	dead    queue.Queue // *Batch
 
 	batchSeq     atomic.Uint64
 	outstanding  atomic.Int64 // accepted tasks without a final outcome
@@ -123,7 +124,7 @@ type Session struct {
 	lastActivity atomic.Int64 // unix nanos of the last client batch or attach
 	notify       func(*Session)
 	drained      func(*Session)
-	exhausted    func(*Task)
+	exhausted    func(*Batch)
 	split        func(payload any, n int) (head, tail any)
 	held         heldIDs
 
@@ -151,7 +152,7 @@ type Session struct {
 		attrs     Attributes
 		clients   int
 		closed    bool
-		redeliver []*Task // served before the task queue, oldest first
+		redeliver []*Batch // served before the task queue, oldest first
 		leases    map[*Lease]struct{}
 		// fed is closed when no lease is hungry any more (waitFed).
 		fed chan struct{}
@@ -208,7 +209,7 @@ func (s *Session) touch(now time.Time) {
 
 // Enqueue assigns the task its batch id and queues it, blocking while the
 // task queue is full. A task the session refuses is not queued.
-func (s *Session) Enqueue(ctx context.Context, t *Task, now time.Time) error {
+func (s *Session) Enqueue(ctx context.Context, t *Batch, now time.Time) error {
 	t.seq = s.batchSeq.Add(1)
 	t.Enqueued = now
 	t.ID = strconv.FormatUint(t.seq, 36)
@@ -241,7 +242,7 @@ func (s *Session) Enqueue(ctx context.Context, t *Task, now time.Time) error {
 }
 
 // next takes the next task: redeliveries first, then the task queue.
-func (s *Session) next(ctx context.Context) (*Task, error) {
+func (s *Session) next(ctx context.Context) (*Batch, error) {
 	for {
 		if t := s.takeRedelivery(); t != nil {
 			return t, nil
@@ -253,14 +254,14 @@ func (s *Session) next(ctx context.Context) (*Task, error) {
 			}
 			return nil, err
 		}
-		if t := it.Value.(*Task); t != redeliverMark {
+		if t := it.Value.(*Batch); t != redeliverMark {
 			return t, nil
 		}
 		s.marks.Add(-1)
 	}
 }
 
-func (s *Session) takeRedelivery() *Task {
+func (s *Session) takeRedelivery() *Batch {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.mu.redeliver) == 0 {
@@ -274,16 +275,16 @@ func (s *Session) takeRedelivery() *Task {
 
 // requeue puts tasks back at the front of the queue, or dead-letters those
 // that used up their attempts.
-func (s *Session) requeue(ts []*Task) {
+func (s *Session) requeue(ts []*Batch) {
 	if len(ts) == 0 {
 		return
 	}
 	s.mu.Lock()
 	maxAttempts := s.mu.attrs.MaxAttempts
 	closed := s.mu.closed
-	slices.SortFunc(ts, func(a, b *Task) int { return cmp.Compare(a.seq, b.seq) })
-	var again []*Task
-	var dead []*Task
+	slices.SortFunc(ts, func(a, b *Batch) int { return cmp.Compare(a.seq, b.seq) })
+	var again []*Batch
+	var dead []*Batch
 	for _, t := range ts {
 		if t.Attempts >= maxAttempts {
 			t.Err = ReasonExhausted
@@ -441,7 +442,7 @@ func (s *Session) PopResults(ctx context.Context, dst []queue.Item) (int, error)
 }
 
 // PushDead dead-letters a batch that a worker reported failed.
-func (s *Session) PushDead(ctx context.Context, t *Task) error {
+func (s *Session) PushDead(ctx context.Context, t *Batch) error {
 	if err := s.dead.Push(ctx, queue.Item{Value: t}); err != nil {
 		if errors.Is(err, queue.ErrClosed) {
 			return ErrClosed
@@ -452,14 +453,14 @@ func (s *Session) PushDead(ctx context.Context, t *Task) error {
 }
 
 // TakeDead removes and returns the dead letters queued now.
-func (s *Session) TakeDead() []*Task {
-	var out []*Task
+func (s *Session) TakeDead() []*Batch {
+	var out []*Batch
 	for {
 		it, ok := tryPop(s.dead)
 		if !ok {
 			return out
 		}
-		out = append(out, it.Value.(*Task))
+		out = append(out, it.Value.(*Batch))
 	}
 }
 

@@ -31,13 +31,13 @@ func ctx(t *testing.T) context.Context {
 func enqueue(t *testing.T, s *Session, names ...string) {
 	t.Helper()
 	for _, n := range names {
-		if err := s.Enqueue(ctx(t), &Task{Payload: n}, t0); err != nil {
+		if err := s.Enqueue(ctx(t), &Batch{Payload: n}, t0); err != nil {
 			t.Fatal(err)
 		}
 	}
 }
 
-func take(t *testing.T, l *Lease) *Task {
+func take(t *testing.T, l *Lease) *Batch {
 	t.Helper()
 	tk, err := l.Take(ctx(t))
 	if err != nil {
@@ -203,7 +203,7 @@ func TestCloseDiscardsAndCounts(t *testing.T) {
 	if _, err := l.Take(ctx(t)); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Take after close = %v", err)
 	}
-	if err := s.Enqueue(ctx(t), &Task{}, t0); !errors.Is(err, ErrClosed) {
+	if err := s.Enqueue(ctx(t), &Batch{}, t0); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Enqueue after close = %v", err)
 	}
 	if _, err := r.Close(s.ID); !errors.Is(err, ErrNotFound) {

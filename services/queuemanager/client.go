@@ -160,7 +160,7 @@ func (s *Server) receiveTasks(ctx context.Context, stream grpc.BidiStreamingServ
 			}
 		}
 		n := len(b.Messages)
-		if err := sess.Enqueue(ctx, &session.Task{Priority: b.Priority, Payload: b, N: len(b.Messages)}, s.now()); err != nil {
+		if err := sess.Enqueue(ctx, &session.Batch{Priority: b.Priority, Payload: b, N: len(b.Messages)}, s.now()); err != nil {
 			sess.Release(n, func(i int) string { return b.Messages[i].Id })
 			return toStatus(err)
 		}

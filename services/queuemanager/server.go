@@ -60,7 +60,7 @@ func New(opts Options) (*Server, error) {
 			s.metrics.split.Inc()
 			return splitBatch(b, n)
 		},
-		Exhausted: func(t *session.Task) {
+		Exhausted: func(t *session.Batch) {
 			s.metrics.dead.Add(float64(len(t.Payload.(*pb.Batch).Messages)))
 		},
 	})

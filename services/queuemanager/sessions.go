@@ -210,7 +210,7 @@ func (s *Server) ClientStreamDeadLetters(in *pb.Session, stream grpc.ServerStrea
 
 // deadBatch renders a dead-lettered task; tasks that failed for a reason of
 // the queue manager's own carry it in every message's error.
-func deadBatch(sessionID string, t *session.Task) *pb.Batch {
+func deadBatch(sessionID string, t *session.Batch) *pb.Batch {
 	b := t.Payload.(*pb.Batch)
 	b.SessionId = sessionID
 	if t.Err != "" {
