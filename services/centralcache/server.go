@@ -23,8 +23,7 @@ type Server struct {
 	opts    Options
 	store   *cache.Store
 	metrics *cachewire.Metrics
-	stop    context.CancelFunc
-	stopped chan struct{}
+	stop    func() // ends the cleanup loop
 }
 
 // New builds a central cache and starts its cleanup loop; Close stops it.
@@ -40,19 +39,11 @@ func New(opts Options) (*Server, error) {
 		opts.Now = time.Now
 	}
 	s := &Server{
-		opts:    opts,
-		store:   cache.NewStore(cache.StoreConfig{MaxTTL: opts.MaxTTL, MaxPayload: int(opts.MaxPayload), Now: opts.Now}),
-		stopped: make(chan struct{}),
+		opts:  opts,
+		store: cache.NewStore(cache.StoreConfig{MaxTTL: opts.MaxTTL, MaxPayload: int(opts.MaxPayload), Now: opts.Now}),
 	}
 	s.metrics = cachewire.NewMetrics("central", s.store.Stats, opts.Registerer)
-	ctx, cancel := context.WithCancel(context.Background())
-	s.stop = cancel
-	t := time.NewTicker(opts.CleanupInterval)
-	go func() {
-		defer close(s.stopped)
-		defer t.Stop()
-		s.store.Cleanup(ctx, t.C, func(n int) { opts.Logger.Debug("removed expired shared data", "entries", n) })
-	}()
+	s.stop = cachewire.Cleanup(opts.CleanupInterval, opts.Logger, s.store.Cleanup)
 	return s, nil
 }
 
@@ -65,10 +56,7 @@ func (s *Server) ServerOptions() []grpc.ServerOption {
 }
 
 // Close stops the cleanup loop.
-func (s *Server) Close() {
-	s.stop()
-	<-s.stopped
-}
+func (s *Server) Close() { s.stop() }
 
 // SetSharedData implements alpcrunpb.CacheServer. The store keeps the
 // request's payload slice: gRPC's proto codec copies bytes fields out of

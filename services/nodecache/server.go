@@ -39,8 +39,7 @@ type Server struct {
 	up      pb.CacheClient
 	node    *cache.Node
 	metrics *cachewire.Metrics
-	stop    context.CancelFunc
-	stopped chan struct{}
+	stop    func() // ends the cleanup loop
 }
 
 // New builds a node cache over opts.Upstream and starts its cleanup loop;
@@ -59,17 +58,10 @@ func New(opts Options) (*Server, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &Server{opts: opts, up: opts.Upstream, stopped: make(chan struct{})}
+	s := &Server{opts: opts, up: opts.Upstream}
 	s.node = cache.NewNode(cache.NodeConfig{Capacity: int64(opts.CacheSize), Fetch: s.fetch, Now: opts.Now})
 	s.metrics = cachewire.NewMetrics("node", s.node.Stats, opts.Registerer)
-	ctx, cancel := context.WithCancel(context.Background())
-	s.stop = cancel
-	t := time.NewTicker(opts.CleanupInterval)
-	go func() {
-		defer close(s.stopped)
-		defer t.Stop()
-		s.node.Cleanup(ctx, t.C, func(n int) { opts.Logger.Debug("removed expired shared data", "entries", n) })
-	}()
+	s.stop = cachewire.Cleanup(opts.CleanupInterval, opts.Logger, s.node.Cleanup)
 	return s, nil
 }
 
@@ -82,10 +74,7 @@ func (s *Server) ServerOptions() []grpc.ServerOption {
 }
 
 // Close stops the cleanup loop.
-func (s *Server) Close() {
-	s.stop()
-	<-s.stopped
-}
+func (s *Server) Close() { s.stop() }
 
 // Node is the server's store, for tests and embedding.
 func (s *Server) Node() *cache.Node { return s.node }
