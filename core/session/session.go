@@ -146,6 +146,12 @@ type Session struct {
 	}
 	overflowing atomic.Int64
 	backedUp    atomic.Bool // see ResultsFull
+	// deadOver holds dead letters offered while the dead-letter queue was
+	// full, in order (OfferDead).
+	deadOver struct {
+		sync.Mutex
+		items []*Batch
+	}
 
 	mu struct {
 		sync.Mutex
@@ -304,8 +310,9 @@ func (s *Session) requeue(ts []*Batch) {
 		return
 	}
 	for _, t := range dead {
-		// A full dead-letter queue slows the caller instead of losing a task.
-		if s.dead.Push(context.Background(), queue.Item{Value: t}) == nil {
+		// Never blocks: the caller may be the scheduler's tick or a
+		// worker's stream, which serve other sessions too.
+		if s.OfferDead(t) == nil {
 			s.exhausted(t)
 			s.Finish()
 		}
@@ -333,7 +340,10 @@ func (s *Session) Finish() {
 // Depths returns the lengths of the task (with redeliveries), result and
 // dead-letter queues.
 func (s *Session) Depths() (tasks, results, dead int) {
-	return s.Pending(), s.results.Len(), s.dead.Len()
+	s.deadOver.Lock()
+	over := len(s.deadOver.items)
+	s.deadOver.Unlock()
+	return s.Pending(), s.results.Len(), s.dead.Len() + over
 }
 
 // ResultsLen is the number of queued result batches.
@@ -441,27 +451,59 @@ func (s *Session) PopResults(ctx context.Context, dst []queue.Item) (int, error)
 	return n, err
 }
 
-// PushDead dead-letters a batch that a worker reported failed.
-func (s *Session) PushDead(ctx context.Context, t *Batch) error {
-	if err := s.dead.Push(ctx, queue.Item{Value: t}); err != nil {
-		if errors.Is(err, queue.ErrClosed) {
+// OfferDead dead-letters a batch without blocking: past the dead-letter
+// queue's capacity it waits in an overflow list, and the session is backed
+// up (DeadFull: it gets no workers, so the list grows by at most what they
+// hold) until the client reads its dead letters. ErrClosed when the
+// session is closed.
+func (s *Session) OfferDead(t *Batch) error {
+	s.deadOver.Lock()
+	defer s.deadOver.Unlock()
+	if s.Done() {
+		return ErrClosed
+	}
+	if len(s.deadOver.items) == 0 {
+		err := s.dead.TryPush(queue.Item{Value: t})
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, queue.ErrFull) {
 			return ErrClosed
 		}
-		return err
+	}
+	s.deadOver.items = append(s.deadOver.items, t)
+	if len(s.deadOver.items) == 1 {
+		s.notify(s)
 	}
 	return nil
 }
 
-// TakeDead removes and returns the dead letters queued now.
+// DeadFull reports whether dead letters wait beyond the queue's capacity.
+func (s *Session) DeadFull() bool {
+	s.deadOver.Lock()
+	defer s.deadOver.Unlock()
+	return len(s.deadOver.items) > 0
+}
+
+// TakeDead removes and returns the dead letters held now, oldest first.
 func (s *Session) TakeDead() []*Batch {
 	var out []*Batch
 	for {
 		it, ok := tryPop(s.dead)
 		if !ok {
-			return out
+			break
 		}
 		out = append(out, it.Value.(*Batch))
 	}
+	s.deadOver.Lock()
+	over := s.deadOver.items
+	s.deadOver.items = nil
+	s.deadOver.Unlock()
+	if len(over) > 0 {
+		out = append(out, over...)
+		s.notify(s) // no longer backed up
+	}
+	return out
 }
 
 func tryPop(q queue.Queue) (queue.Item, bool) {
@@ -556,6 +598,10 @@ func (s *Session) shutdown() (tasks, results, dead int) {
 	s.overflowing.Store(0)
 	s.overflow.Unlock()
 	dead = drain(s.dead, false)
+	s.deadOver.Lock()
+	dead += len(s.deadOver.items)
+	s.deadOver.items = nil
+	s.deadOver.Unlock()
 	return tasks, results, dead
 }
 

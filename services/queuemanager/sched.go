@@ -238,10 +238,10 @@ func (l *schedLoop) updateSession(sess *session.Session) {
 	} else {
 		l.do(l.sched.UpdateSession(sess.ID, p))
 	}
-	// A session whose client does not read its results gets no worker
-	// until it does: its workers would only pile up results, and other
-	// sessions need them.
-	l.do(l.sched.SetIdle(sess.ID, sess.Idle() || sess.ResultsFull()))
+	// A session whose client does not read its results or dead letters
+	// gets no worker until it does: its workers would only pile them up,
+	// and other sessions need them.
+	l.do(l.sched.SetIdle(sess.ID, sess.Idle() || sess.ResultsFull() || sess.DeadFull()))
 	l.setWork(sess)
 }
 

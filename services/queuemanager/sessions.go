@@ -199,7 +199,7 @@ func (s *Server) ClientStreamDeadLetters(in *pb.Session, stream grpc.ServerStrea
 		if err := stream.Send(b); err != nil {
 			// The client went away: keep what it did not get.
 			for _, t := range dead[i:] {
-				_ = sess.PushDead(context.Background(), t)
+				_ = sess.OfferDead(t)
 			}
 			return err
 		}

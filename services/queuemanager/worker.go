@@ -381,7 +381,7 @@ func (s *Server) complete(sess *session.Session, lease *session.Lease, r *pb.Bat
 	// reading: the scheduler takes that session's workers instead.
 	if len(failed) > 0 {
 		dead := &pb.Batch{Id: r.Id, SessionId: sess.ID, Priority: task.Priority, Messages: failed}
-		if sess.PushDead(context.Background(), &session.Batch{ID: t.ID, Payload: dead}) != nil {
+		if sess.OfferDead(&session.Batch{ID: t.ID, Payload: dead}) != nil {
 			return
 		}
 		s.metrics.failed.Add(float64(len(failed)))
