@@ -1,0 +1,56 @@
+"""A Python worker for the tests: pyworker.py MODE [ARG].
+
+echo            the result is the payload
+shared          the result is shared data + b"|" + payload; payload b"fail" raises
+hang-once PATH  the first task of the first worker to create PATH prints
+                STARTED and never returns; every other task echoes
+numpy           in a process pool: the payload is a pickled array, the result its sum
+"""
+
+import os
+import sys
+import threading
+
+import alpcrun.worker
+from alpcrun import Pickle
+
+
+def echo(task):
+    return task.payload
+
+
+def shared(task):
+    if task.payload == b"fail":
+        raise ValueError("bad task")
+    return task.shared_data + b"|" + task.payload
+
+
+def hang_once(marker):
+    def handle(task):
+        try:
+            fd = os.open(marker, os.O_CREAT | os.O_EXCL)
+        except FileExistsError:
+            return task.payload
+        os.close(fd)
+        print("STARTED", flush=True)
+        threading.Event().wait()
+    return handle
+
+
+def numpy_sum(task):
+    return float(task.payload.sum())
+
+
+if __name__ == "__main__":
+    mode = sys.argv[1]
+    opts = dict(concurrency=2, heartbeat=1.0)
+    if mode == "echo":
+        alpcrun.worker.run(echo, **opts)
+    elif mode == "shared":
+        alpcrun.worker.run(shared, **opts)
+    elif mode == "hang-once":
+        alpcrun.worker.run(hang_once(sys.argv[2]), **opts)
+    elif mode == "numpy":
+        alpcrun.worker.run(numpy_sum, processes=True, codec=Pickle(), **opts)
+    else:
+        sys.exit(f"unknown mode {mode}")
