@@ -36,6 +36,12 @@ def channel(addr: str, credentials: grpc.ChannelCredentials | None = None, optio
     opts = [
         ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
         ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+        # gRPC's own reconnect backoff (1 s growing to 120 s) would keep a
+        # session from its restarted queue manager for minutes; the SDK
+        # retries with its own backoff, so the channel follows quickly.
+        ("grpc.initial_reconnect_backoff_ms", 100),
+        ("grpc.min_reconnect_backoff_ms", 100),
+        ("grpc.max_reconnect_backoff_ms", 2000),
         *options,
     ]
     if credentials is not None:

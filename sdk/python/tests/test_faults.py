@@ -1,0 +1,78 @@
+"""Faults: every task gets exactly one answer whatever breaks, and the
+tests see it when what protects a task is turned off."""
+
+import threading
+
+import pytest
+
+import alpcrun
+from conftest import DEADLINE
+from test_interop import assert_once, run_all
+
+
+@pytest.mark.parametrize("max_attempts", [3, 1])
+def test_python_worker_killed_mid_batch(cluster, tmp_path, max_attempts):
+    """A Python worker dies holding batches: the queue manager redelivers
+    them to another worker and each task is answered once. With one attempt
+    allowed there is no redelivery, and the killed batch's tasks end as dead
+    letters instead: what the first case checks is the redelivery."""
+    victim = cluster.py_worker("hang-once", str(tmp_path / "marker"), stdout_pipe=True)
+    n = 200
+    payloads = {f"t{i}": f"task {i}".encode() for i in range(n)}
+    with alpcrun.Client(cluster.qm_addr) as c, c.session("pytest", max_attempts=max_attempts) as s:
+        done = {}
+        t = threading.Thread(target=lambda: done.update(r=run_all(s, payloads.values())), daemon=True)
+        t.start()
+        assert victim.read_line().strip() == "STARTED"
+        victim.kill()
+        cluster.py_worker("echo")
+        t.join(DEADLINE)
+        assert not t.is_alive()
+        dead = s.dead_letters()
+    results = done["r"]
+    if max_attempts == 1:
+        assert dead, "the killed batch was not redelivered, so it must be dead-lettered"
+        assert all("attempts" in d.error for d in dead)
+        assert_once(results, {k: v for k, v in payloads.items() if k not in {d.id for d in dead}})
+        return
+    assert dead == []
+    assert_once(results, payloads)
+    assert max(r.attempts for r in results) >= 2, "the killed batch ran again"
+
+
+@pytest.mark.parametrize("resubmit", [True, False])
+def test_queue_manager_restarted_mid_run(cluster, resubmit):
+    """The queue manager restarts and forgets everything: the Python
+    client creates the session anew and resubmits what has no answer, and
+    every task is answered once. Without resubmission the session ends
+    with tasks unanswered."""
+    cluster.go_worker("sleep:5ms", concurrency=4)
+    n = 600
+    payloads = {f"t{i}": f"task {i}".encode() for i in range(n)}
+    some = threading.Event()
+    # Without resubmission the lost tasks would hold the window forever: a
+    # window as large as the run lets the session end and say what it lost.
+    window = 300 if resubmit else n
+    with alpcrun.Client(cluster.qm_addr) as c, c.session("pytest", resubmit=resubmit, max_inflight=window) as s:
+        out, err = {}, []
+
+        def go():
+            try:
+                out["r"] = run_all(s, payloads.values(), on_result=lambda k: k >= 50 and some.set())
+            except Exception as e:
+                err.append(e)
+
+        t = threading.Thread(target=go, daemon=True)
+        t.start()
+        assert some.wait(DEADLINE), "no results before the restart"
+        cluster.kill_qm()
+        cluster.start_qm()
+        t.join(DEADLINE)
+        assert not t.is_alive()
+        assert s.recreated >= 1
+    if not resubmit:
+        assert err and isinstance(err[0], alpcrun.Incomplete), err
+        return
+    assert not err, err
+    assert s.resubmitted > 0
+    assert_once(out["r"], payloads)
