@@ -35,8 +35,7 @@ import itertools
 import random
 import threading
 import time
-from dataclasses import dataclass
-from typing import Any, AsyncIterator, Iterable, Iterator
+from typing import Any, AsyncIterator, Iterable, Iterator, NamedTuple
 
 import grpc
 from google.protobuf import duration_pb2
@@ -58,16 +57,14 @@ MAX_ROUNDS = 5
 READY_LIMIT = 2
 
 
-@dataclass(frozen=True, slots=True)
-class Result:
+class Result(NamedTuple):
     id: str
     payload: Any
     # Deliveries to workers the task took.
     attempts: int
 
 
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
+class DeadLetter(NamedTuple):
     """A task that failed: its worker raised, or it ran out of attempts."""
 
     id: str
@@ -186,6 +183,7 @@ class Session:
         self._linger = linger
         self._window = max(1, max_inflight)
         self.codec = codec
+        self._raw = type(codec) is Raw  # bytes pass through as they are
         self._priority = batch_priority
         self._reconnect_timeout = reconnect_timeout
         self._resubmit_enabled = resubmit
@@ -221,11 +219,12 @@ class Session:
         id is None; ids must be unique in the session). Blocks while
         max_inflight tasks are unanswered or the open batch is full, up to
         timeout seconds (TimeoutError)."""
-        data = self.codec.encode(payload)
+        data = payload if self._raw and type(payload) is bytes else self.codec.encode(payload)
         with self._lock:
             deadline = None
             while True:
-                self._check_open()
+                if self._done or self._finished.is_set():
+                    self._check_open()
                 if len(self._pending) < self._window and len(self._acc.messages) < self._max_batch:
                     break
                 if timeout is None:
@@ -264,14 +263,20 @@ class Session:
         return await asyncio.to_thread(self.submit, payload, id)
 
     def submit_batch(self, payloads: dict[str, Any]) -> None:
-        """Sends {id: payload} as one batch, unchanged by the batching."""
+        """Sends {id: payload} as one batch, unchanged by the batching.
+        Blocks while the batch does not fit in the max_inflight window (a
+        batch larger than the window waits for it to be empty)."""
         if not payloads:
             raise InvalidArgument("empty batch")
-        enc = {i: self.codec.encode(p) for i, p in payloads.items()}
+        if self._raw and all(type(p) is bytes for p in payloads.values()):
+            enc = payloads
+        else:
+            enc = {i: self.codec.encode(p) for i, p in payloads.items()}
         with self._lock:
             while True:
                 self._check_open()
-                if len(self._ready) < READY_LIMIT:
+                fits = not self._pending or len(self._pending) + len(enc) <= self._window
+                if len(self._ready) < READY_LIMIT and fits:
                     break
                 self._space.wait()
             for i in enc:
@@ -337,9 +342,15 @@ class Session:
                 got = self._take_locked()
             if got is None:
                 return
-            decode = self.codec.decode
-            for id, data, attempts in got:
-                yield Result(id, decode(data), attempts)
+            yield from self._decoded(got)
+
+    def _decoded(self, got: list[tuple[str, bytes, int]]) -> Iterator[Result]:
+        if self._raw:  # the common case, at a few hundred ns a task
+            yield from itertools.starmap(Result, got)
+            return
+        decode = self.codec.decode
+        for id, data, attempts in got:
+            yield Result(id, decode(data), attempts)
 
     async def aresults(self) -> AsyncIterator[Result]:
         """results() for asyncio."""
@@ -357,9 +368,8 @@ class Session:
                     await ev.wait()
                     ev.clear()
                     continue
-                decode = self.codec.decode
-                for id, data, attempts in got:
-                    yield Result(id, decode(data), attempts)
+                for r in self._decoded(got):
+                    yield r
         finally:
             with self._lock:
                 self._wakers.discard(waker)

@@ -6,7 +6,7 @@ import threading
 import pytest
 
 import alpcrun
-from conftest import DEADLINE
+from services import DEADLINE
 from test_interop import assert_once, run_all
 
 

@@ -6,7 +6,7 @@ import threading
 import pytest
 
 import alpcrun
-from conftest import DEADLINE
+from services import DEADLINE
 
 
 def run_all(s: alpcrun.Session, payloads, timeout=DEADLINE, on_result=None):
