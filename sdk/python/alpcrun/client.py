@@ -222,18 +222,16 @@ class Session:
         data = payload if self._raw and type(payload) is bytes else self.codec.encode(payload)
         with self._lock:
             deadline = None
-            while True:
-                if self._done or self._finished.is_set():
-                    self._check_open()
-                if len(self._pending) < self._window and len(self._acc.messages) < self._max_batch:
-                    break
+            pending, msgs = self._pending, self._acc.messages
+            while self._done or self._finished.is_set() or len(pending) >= self._window or len(msgs) >= self._max_batch:
+                self._check_open()
                 if timeout is None:
                     self._space.wait()
-                    continue
-                deadline = deadline or time.monotonic() + timeout
-                if deadline <= time.monotonic():
+                elif (deadline := deadline or time.monotonic() + timeout) <= time.monotonic():
                     raise TimeoutError("submit: the session's window stayed full")
-                self._space.wait(deadline - time.monotonic())
+                else:
+                    self._space.wait(deadline - time.monotonic())
+                msgs = self._acc.messages
             return self._add_locked(id, data)
 
     def _add_locked(self, id: str | None, data: bytes) -> str:
@@ -251,6 +249,34 @@ class Session:
         if n == 1 or n >= self._max_batch:
             self._work.notify()
         return id
+
+    def submit_many(self, payloads: Iterable[Any]) -> list[str]:
+        """submit() for many payloads, with ids from the session's counter:
+        the same batching and window, at a fraction of the per-task cost."""
+        ids: list[str] = []
+        it = iter(payloads)
+        while chunk := list(itertools.islice(it, self._max_batch)):
+            if not (self._raw and all(type(p) is bytes for p in chunk)):
+                chunk = [self.codec.encode(p) for p in chunk]
+            i = 0
+            with self._lock:
+                while i < len(chunk):
+                    self._check_open()
+                    room = min(self._window - len(self._pending), self._max_batch - len(self._acc.messages))
+                    if room <= 0:
+                        self._space.wait()
+                        continue
+                    pending, add, level, counter = self._pending, self._acc.messages.add, self._level, self._ids
+                    for data in chunk[i:i + room]:
+                        id = f"t{next(counter)}"
+                        while id in pending:
+                            id = f"t{next(counter)}"
+                        pending[id] = (data, level)
+                        add(id=id, payload=data)
+                        ids.append(id)
+                    i += room
+                    self._work.notify()
+        return ids
 
     async def asubmit(self, payload: Any, id: str | None = None) -> str:
         """submit() for asyncio: awaits, without blocking the loop, while the
@@ -315,8 +341,7 @@ class Session:
 
         def feed():
             try:
-                for p in payloads:
-                    self.submit(p)
+                self.submit_many(payloads)
             except BaseException as e:  # reported to the reader below
                 failed.append(e)
             finally:

@@ -230,6 +230,8 @@ class Worker:
             return False, RuntimeError("no workerid in the response header")
         self.worker_id = state.worker_id = wid
 
+        recv_done = threading.Event()
+
         def receive():
             try:
                 for ins in call:
@@ -237,6 +239,8 @@ class Worker:
                 self._events.put(("recv_end", reg, None))
             except grpc.RpcError as e:
                 self._events.put(("recv_end", reg, e))
+            finally:
+                recv_done.set()
 
         threading.Thread(target=receive, name="alpcrun-control-recv", daemon=True).start()
 
@@ -265,6 +269,7 @@ class Worker:
                     # Half-close and let the queue manager end the stream, so
                     # it sees a clean goodbye rather than a reset.
                     out.put(None)
+                    recv_done.wait(self.heartbeat)
                     return True, None
                 kind, tag, val = self._events.get()
                 if kind == "stop":

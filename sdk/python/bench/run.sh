@@ -24,8 +24,8 @@ mkdir -p "$out"
   echo "pybench-scale: $SCALE"
 } >"$out/env.txt"
 "$PYTHON" sdk/python/bench/bench.py --count "$COUNT" --scale "$SCALE" --table "$out/table.md" | tee "$out/bench.txt"
-"$GO" run ./cmd/benchplot -in "$out/bench.txt" -out "$out/tasks.png" -kind bar -metric tasks/s \
+"$GO" run ./cmd/benchplot -in "$out/bench.txt" -out "$out/tasks.png" -kind point -metric tasks/s \
   -x batch,inflight -series client -logy
-"$GO" run ./cmd/benchplot -in "$out/bench.txt" -out "$out/latency-p50.png" -kind bar -metric p50-ns \
+"$GO" run ./cmd/benchplot -in "$out/bench.txt" -out "$out/latency-p50.png" -kind point -metric p50-ns \
   -x batch,inflight -series client -logy
 echo "pybench: results in $out"
