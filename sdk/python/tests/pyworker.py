@@ -1,6 +1,7 @@
 """A Python worker for the tests: pyworker.py MODE [ARG].
 
 echo            the result is the payload
+sleep           waits 20 ms, then echoes
 shared          the result is shared data + b"|" + payload; payload b"fail" raises
 hang-once PATH  the first task of the first worker to create PATH prints
                 STARTED and never returns; every other task echoes
@@ -10,12 +11,18 @@ numpy           in a process pool: the payload is a pickled array, the result it
 import os
 import sys
 import threading
+import time
 
 import alpcrun.worker
 from alpcrun import Pickle
 
 
 def echo(task):
+    return task.payload
+
+
+def sleep(task):
+    time.sleep(0.02)
     return task.payload
 
 
@@ -46,6 +53,8 @@ if __name__ == "__main__":
     opts = dict(concurrency=2, heartbeat=1.0)
     if mode == "echo":
         alpcrun.worker.run(echo, **opts)
+    elif mode == "sleep":
+        alpcrun.worker.run(sleep, **opts)
     elif mode == "shared":
         alpcrun.worker.run(shared, **opts)
     elif mode == "hang-once":

@@ -11,6 +11,8 @@ import signal
 import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import grpc
@@ -29,6 +31,7 @@ BINARIES = {
     "node-cache": "./cmd/node-cache",
     "client": "./examples/client",
     "loadgen": "./cmd/loadgen",
+    "faultproxy": "./internal/faultproxy/cmd/faultproxy",
 }
 
 
@@ -53,6 +56,34 @@ def wait_grpc(addr: str, timeout: float = DEADLINE) -> None:
             ("grpc.max_reconnect_backoff_ms", 200)]
     with grpc.insecure_channel(addr, options=opts) as ch:
         grpc.channel_ready_future(ch).result(timeout=timeout)
+
+
+def wait_http(addr: str, timeout: float = DEADLINE) -> None:
+    """Waits until addr accepts TCP connections, retrying refusals."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(addr.rsplit(":", 1), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)  # a refused connect returns at once: pace the retries
+
+
+class FaultProxy:
+    def __init__(self, addr: str, http: str):
+        self.addr, self.http = addr, http
+
+    def _post(self, path: str) -> None:
+        urllib.request.urlopen(urllib.request.Request(f"http://{self.http}{path}", method="POST"), timeout=DEADLINE).read()
+
+    def cut(self) -> None:
+        """Closes every connection and stops accepting new ones."""
+        self._post("/cut")
+
+    def restore(self) -> None:
+        self._post("/restore")
 
 
 class Proc:
@@ -127,6 +158,15 @@ class Cluster:
         wait_grpc(self.node_addr)
         self.env["METALCORE_CENTRAL_CACHE_ADDR"] = self.central_addr
         self.env["METALCORE_NODE_CACHE_ADDR"] = self.node_addr
+
+    def fault_proxy(self) -> FaultProxy:
+        """A TCP proxy in front of the queue manager whose connections can
+        be cut (internal/faultproxy)."""
+        listen, http = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
+        self._spawn("faultproxy", [str(self.bins["faultproxy"]), "--listen", listen, "--upstream", self.qm_addr,
+                                   "--http", http])
+        wait_http(http)
+        return FaultProxy(listen, http)
 
     def go_worker(self, task: str = "echo", concurrency: int = 2) -> Proc:
         return self._spawn("go-worker", [str(self.bins["worker"]), "--task", task, "--concurrency", str(concurrency),

@@ -40,13 +40,16 @@ def test_python_worker_killed_mid_batch(cluster, tmp_path, max_attempts):
     assert max(r.attempts for r in results) >= 2, "the killed batch ran again"
 
 
-@pytest.mark.parametrize("resubmit", [True, False])
-def test_queue_manager_restarted_mid_run(cluster, resubmit):
-    """The queue manager restarts and forgets everything: the Python
-    client creates the session anew and resubmits what has no answer, and
-    every task is answered once. Without resubmission the session ends
-    with tasks unanswered."""
-    cluster.go_worker("sleep:5ms", concurrency=4)
+@pytest.mark.parametrize("workers,resubmit", [("go", True), ("py", True), ("go", False)])
+def test_queue_manager_restarted_mid_run(cluster, workers, resubmit):
+    """The queue manager restarts and forgets everything: the workers
+    register again, the Python client creates the session anew and
+    resubmits what has no answer, and every task is answered once. Without
+    resubmission the session ends with tasks unanswered."""
+    if workers == "go":
+        cluster.go_worker("sleep:5ms", concurrency=4)
+    else:
+        cluster.py_worker("echo")
     n = 600
     payloads = {f"t{i}": f"task {i}".encode() for i in range(n)}
     some = threading.Event()
@@ -76,3 +79,57 @@ def test_queue_manager_restarted_mid_run(cluster, resubmit):
     assert not err, err
     assert s.resubmitted > 0
     assert_once(out["r"], payloads)
+
+
+def test_client_connection_cut_mid_run(cluster):
+    """The client's connection to the queue manager breaks and comes back:
+    the session reopens its stream on the same session, resubmits what has
+    no answer (the queue manager drops what it still holds), and every task
+    is answered once."""
+    proxy = cluster.fault_proxy()
+    cluster.go_worker("sleep:5ms", concurrency=4)
+    n = 600
+    payloads = {f"t{i}": f"task {i}".encode() for i in range(n)}
+    some = threading.Event()
+    with alpcrun.Client(proxy.addr) as c, c.session("pytest", max_inflight=300) as s:
+        out, err = {}, []
+
+        def go():
+            try:
+                out["r"] = run_all(s, payloads.values(), on_result=lambda k: k >= 50 and some.set())
+            except Exception as e:
+                err.append(e)
+
+        t = threading.Thread(target=go, daemon=True)
+        t.start()
+        assert some.wait(DEADLINE), "no results before the cut"
+        proxy.cut()
+        proxy.restore()
+        t.join(DEADLINE)
+        assert not t.is_alive()
+    assert not err, err
+    assert s.resubmitted > 0 and s.recreated == 0
+    assert_once(out["r"], payloads)
+
+
+def test_python_worker_drains_on_sigterm(cluster):
+    """SIGTERM makes a Python worker answer the batches it holds and exit 0.
+    The client's 100 tasks go out in a few batches, all held by the worker
+    before the signal, so every task is answered at its first attempt: none
+    was requeued by a worker that dropped it."""
+    w = cluster.py_worker("sleep")
+    n = 100
+    payloads = {f"t{i}": f"task {i}".encode() for i in range(n)}
+    some = threading.Event()
+    with alpcrun.Client(cluster.qm_addr) as c, c.session("pytest") as s:
+        out = {}
+        t = threading.Thread(target=lambda: out.update(
+            r=run_all(s, payloads.values(), on_result=lambda k: k >= 10 and some.set())), daemon=True)
+        t.start()
+        assert some.wait(DEADLINE)
+        assert w.stop() == 0, w.output()
+        cluster.py_worker("echo")
+        t.join(DEADLINE)
+        assert not t.is_alive()
+    assert_once(out["r"], payloads)
+    assert all(r.attempts == 1 for r in out["r"])
