@@ -21,7 +21,7 @@ DEFAULT_NODE_CACHE_ADDR = "localhost:3337"
 MAX_MESSAGE_BYTES = 80 << 20
 
 
-def address(addr: str | None, env: str, default: str) -> str:
+def resolve_address(addr: str | None, env: str, default: str) -> str:
     return addr or os.environ.get(env) or default
 
 
@@ -57,3 +57,15 @@ def wait_ready(ch: grpc.Channel, addr: str, timeout: float | None) -> None:
     except grpc.FutureTimeoutError:
         ch.close()
         raise Unavailable(f"{addr} not ready after {timeout}s") from None
+
+
+class Connection:
+    """A channel dialled and waited for: address (else $env, else default),
+    the api_key metadata, the channel. Base of the SDK's service clients."""
+
+    def __init__(self, address: str | None, env: str, default: str, api_key: str | None,
+                 credentials: grpc.ChannelCredentials | None, timeout: float | None, options):
+        self.address = resolve_address(address, env, default)
+        self._md = api_key_metadata(api_key)
+        self._channel = channel(self.address, credentials, options)
+        wait_ready(self._channel, self.address, timeout)

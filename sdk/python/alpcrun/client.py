@@ -106,7 +106,7 @@ def attributes(**kw: Any) -> pb.SessionAttributes:
     return a
 
 
-class Client:
+class Client(_conn.Connection):
     """A connection to a queue manager; it may carry many sessions and is
     safe to share between threads.
 
@@ -118,10 +118,8 @@ class Client:
     def __init__(self, address: str | None = None, *, api_key: str | None = None,
                  credentials: grpc.ChannelCredentials | None = None, timeout: float | None = 10.0,
                  options: Iterable[tuple[str, Any]] = ()):
-        self.address = _conn.address(address, _conn.ENV_QUEUE_MANAGER_ADDR, _conn.DEFAULT_QUEUE_MANAGER_ADDR)
-        self._metadata = _conn.api_key_metadata(api_key)
-        self._channel = _conn.channel(self.address, credentials, options)
-        _conn.wait_ready(self._channel, self.address, timeout)
+        super().__init__(address, _conn.ENV_QUEUE_MANAGER_ADDR, _conn.DEFAULT_QUEUE_MANAGER_ADDR, api_key,
+                         credentials, timeout, options)
         self._stub = pb_grpc.QueueStub(self._channel)
         self._closed = False
 
@@ -138,15 +136,15 @@ class Client:
             raise InvalidArgument("app_id is required")
         req = pb.Session(id=id, app=pb.App(id=app_id), attributes=attributes(**attrs))
         try:
-            resp = self._stub.CreateSession(req, metadata=self._md(req.attributes.client_id))
+            resp = self._stub.CreateSession(req, metadata=self._metadata(req.attributes.client_id))
         except grpc.RpcError as e:
             raise from_rpc(e) from None
         return Session(self, resp, max_batch_size=max_batch_size, linger=linger, max_inflight=max_inflight,
                        codec=codec or Raw(), shared_data_level=shared_data_level, batch_priority=batch_priority,
                        reconnect_timeout=reconnect_timeout, resubmit=resubmit)
 
-    def _md(self, client_id: str = "", session_id: str = ""):
-        md = self._metadata
+    def _metadata(self, client_id: str = "", session_id: str = ""):
+        md = self._md
         if client_id:
             # A queue manager running with requireClientID serves a session
             # only to its client.
@@ -487,7 +485,7 @@ class Session:
                 raise
 
     def _md(self, stream: bool = False):
-        return self._c._md(self._attrs.client_id, self.id if stream else "")
+        return self._c._metadata(self._attrs.client_id, self.id if stream else "")
 
     def _check_open(self) -> None:
         if self._finished.is_set():

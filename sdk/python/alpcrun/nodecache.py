@@ -33,7 +33,7 @@ class NodeCache:
     def __init__(self, address: str | None = None, *, api_key: str | None = None,
                  decoder: Callable[[bytes], Any] | None = None, keep: int = DEFAULT_KEEP,
                  wait: float = DEFAULT_SHARED_DATA_WAIT):
-        self.address = _conn.address(address, _conn.ENV_NODE_CACHE_ADDR, _conn.DEFAULT_NODE_CACHE_ADDR)
+        self.address = _conn.resolve_address(address, _conn.ENV_NODE_CACHE_ADDR, _conn.DEFAULT_NODE_CACHE_ADDR)
         self._md = _conn.api_key_metadata(api_key)
         self._channel = _conn.channel(self.address)
         self._stub = pb_grpc.CacheStub(self._channel)

@@ -27,7 +27,7 @@ def _ttl(seconds: float | None) -> duration_pb2.Duration | None:
     return d
 
 
-class SharedData:
+class SharedData(_conn.Connection):
     """A connection to a Cache service: the central cache (address default
     $METALCORE_CENTRAL_CACHE_ADDR, else localhost:2337), or a node cache,
     which forwards writes to it. Thread-safe.
@@ -39,10 +39,8 @@ class SharedData:
     def __init__(self, address: str | None = None, *, api_key: str | None = None,
                  credentials: grpc.ChannelCredentials | None = None, timeout: float | None = 10.0,
                  options: Iterable[tuple[str, Any]] = ()):
-        self.address = _conn.address(address, _conn.ENV_CENTRAL_CACHE_ADDR, _conn.DEFAULT_CENTRAL_CACHE_ADDR)
-        self._md = _conn.api_key_metadata(api_key)
-        self._channel = _conn.channel(self.address, credentials, options)
-        _conn.wait_ready(self._channel, self.address, timeout)
+        super().__init__(address, _conn.ENV_CENTRAL_CACHE_ADDR, _conn.DEFAULT_CENTRAL_CACHE_ADDR, api_key,
+                         credentials, timeout, options)
         self._stub = pb_grpc.CacheStub(self._channel)
         self._lock = threading.Lock()
         self._owned: dict[str, tuple[int, bytes, float | None]] = {}

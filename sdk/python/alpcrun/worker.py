@@ -139,8 +139,8 @@ class Worker:
         self.handler = handler
         self.concurrency = concurrency or os.cpu_count() or 1
         self.processes = processes
-        self.address = _conn.address(address, _conn.ENV_QUEUE_MANAGER_ADDR, _conn.DEFAULT_QUEUE_MANAGER_ADDR)
-        self.node_cache_address = _conn.address(node_cache, _conn.ENV_NODE_CACHE_ADDR, _conn.DEFAULT_NODE_CACHE_ADDR)
+        self.address = _conn.resolve_address(address, _conn.ENV_QUEUE_MANAGER_ADDR, _conn.DEFAULT_QUEUE_MANAGER_ADDR)
+        self.node_cache_address = _conn.resolve_address(node_cache, _conn.ENV_NODE_CACHE_ADDR, _conn.DEFAULT_NODE_CACHE_ADDR)
         self.codec = codec or Raw()
         self.shared_decoder = shared_decoder
         self.api_key = api_key

@@ -44,54 +44,45 @@ def quantile(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, int(q * len(xs)))]
 
 
-def run_sdk(addr: str, batch: int, inflight: int, n: int) -> tuple[float, list[float]]:
-    """The Python SDK: submit_batch with a max_inflight window."""
-    sent: dict[int, float] = {}
+def _session_run(addr: str, batch: int, inflight: int, n: int, feed) -> tuple[float, list[float]]:
+    """Runs feed(session, sent) in a thread, which submits n tasks and puts
+    the time one task per batch went out in sent[id], and times the
+    results."""
+    sent: dict[str, float] = {}
     lat: list[float] = []
     with alpcrun.Client(addr) as c, c.session("pybench", max_batch_size=batch, max_inflight=inflight) as s:
-        def feed():
-            for k in range(n // batch):
-                s.submit_batch({f"{k}.{j}": PAYLOAD for j in range(batch)})
-                sent[k] = time.perf_counter()  # after the wait for the window, as the others
-            s.close_send()
-
         t0 = time.perf_counter()
-        threading.Thread(target=feed, daemon=True).start()
+        threading.Thread(target=lambda: (feed(s, sent), s.close_send()), daemon=True).start()
         got = 0
         for r in s.results():
             got += 1
-            k, j = r.id.split(".")
-            if j == "0" and (t := sent.get(int(k))) is not None:
+            if (t := sent.get(r.id)) is not None:
                 lat.append(time.perf_counter() - t)
         elapsed = time.perf_counter() - t0
-    assert got == n // batch * batch, f"{got} results of {n}"
+    assert got == n, f"{got} results of {n}"
     return elapsed, lat
+
+
+def run_sdk(addr: str, batch: int, inflight: int, n: int) -> tuple[float, list[float]]:
+    """The Python SDK: submit_batch with a max_inflight window."""
+    def feed(s, sent):
+        for k in range(n // batch):
+            s.submit_batch({f"{k}.{j}": PAYLOAD for j in range(batch)})
+            sent[f"{k}.0"] = time.perf_counter()  # after the wait for the window, as the others
+
+    return _session_run(addr, batch, inflight, n, feed)
 
 
 def run_sdk_submit(addr: str, batch: int, inflight: int, n: int) -> tuple[float, list[float]]:
     """The Python SDK's usual path: submit() one task at a time, batches
     formed by the SDK up to max_batch_size."""
-    sent: dict[str, float] = {}
-    lat: list[float] = []
-    with alpcrun.Client(addr) as c, c.session("pybench", max_batch_size=batch, max_inflight=inflight) as s:
-        def feed():
-            for i in range(n):
-                id = s.submit(PAYLOAD)
-                if i % batch == 0:
-                    sent[id] = time.perf_counter()
-            s.close_send()
+    def feed(s, sent):
+        for i in range(n):
+            id = s.submit(PAYLOAD)
+            if i % batch == 0:
+                sent[id] = time.perf_counter()
 
-        t0 = time.perf_counter()
-        threading.Thread(target=feed, daemon=True).start()
-        got = 0
-        for r in s.results():
-            got += 1
-            t = sent.get(r.id)
-            if t is not None:
-                lat.append(time.perf_counter() - t)
-        elapsed = time.perf_counter() - t0
-    assert got == n
-    return elapsed, lat
+    return _session_run(addr, batch, inflight, n, feed)
 
 
 def run_raw(addr: str, batch: int, inflight: int, n: int) -> tuple[float, list[float]]:

@@ -10,6 +10,33 @@ from services import DEADLINE
 from test_interop import assert_once, run_all
 
 
+def run_with_fault(s: alpcrun.Session, payloads, fault, after: int = 50):
+    """Runs payloads through s and calls fault() once `after` results have
+    arrived (0: at once); returns the results or raises what ended s."""
+    out, err, some = {}, [], threading.Event()
+
+    def go():
+        try:
+            out["r"] = run_all(s, payloads, on_result=lambda k: k >= after and some.set())
+        except Exception as e:
+            err.append(e)
+
+    t = threading.Thread(target=go, daemon=True)
+    t.start()
+    if after:
+        assert some.wait(DEADLINE), f"fewer than {after} results before the fault"
+    fault()
+    t.join(DEADLINE)
+    assert not t.is_alive(), "the session did not end after the fault"
+    if err:
+        raise err[0]
+    return out["r"]
+
+
+def tasks(n: int) -> dict[str, bytes]:
+    return {f"t{i}": f"task {i}".encode() for i in range(n)}
+
+
 @pytest.mark.parametrize("max_attempts", [3, 1])
 def test_python_worker_killed_mid_batch(cluster, tmp_path, max_attempts):
     """A Python worker dies holding batches: the queue manager redelivers
@@ -17,19 +44,16 @@ def test_python_worker_killed_mid_batch(cluster, tmp_path, max_attempts):
     allowed there is no redelivery, and the killed batch's tasks end as dead
     letters instead: what the first case checks is the redelivery."""
     victim = cluster.py_worker("hang-once", str(tmp_path / "marker"), stdout_pipe=True)
-    n = 200
-    payloads = {f"t{i}": f"task {i}".encode() for i in range(n)}
-    with alpcrun.Client(cluster.qm_addr) as c, c.session("pytest", max_attempts=max_attempts) as s:
-        done = {}
-        t = threading.Thread(target=lambda: done.update(r=run_all(s, payloads.values())), daemon=True)
-        t.start()
+    payloads = tasks(200)
+
+    def kill():
         assert victim.read_line().strip() == "STARTED"
         victim.kill()
         cluster.py_worker("echo")
-        t.join(DEADLINE)
-        assert not t.is_alive()
+
+    with alpcrun.Client(cluster.qm_addr) as c, c.session("pytest", max_attempts=max_attempts) as s:
+        results = run_with_fault(s, payloads.values(), kill, after=0)
         dead = s.dead_letters()
-    results = done["r"]
     if max_attempts == 1:
         assert dead, "the killed batch was not redelivered, so it must be dead-lettered"
         assert all("attempts" in d.error for d in dead)
@@ -50,35 +74,24 @@ def test_queue_manager_restarted_mid_run(cluster, workers, resubmit):
         cluster.go_worker("sleep:5ms", concurrency=4)
     else:
         cluster.py_worker("echo")
-    n = 600
-    payloads = {f"t{i}": f"task {i}".encode() for i in range(n)}
-    some = threading.Event()
-    # Without resubmission the lost tasks would hold the window forever: a
-    # window as large as the run lets the session end and say what it lost.
-    window = 300 if resubmit else n
-    with alpcrun.Client(cluster.qm_addr) as c, c.session("pytest", resubmit=resubmit, max_inflight=window) as s:
-        out, err = {}, []
+    payloads = tasks(600)
 
-        def go():
-            try:
-                out["r"] = run_all(s, payloads.values(), on_result=lambda k: k >= 50 and some.set())
-            except Exception as e:
-                err.append(e)
-
-        t = threading.Thread(target=go, daemon=True)
-        t.start()
-        assert some.wait(DEADLINE), "no results before the restart"
+    def restart():
         cluster.kill_qm()
         cluster.start_qm()
-        t.join(DEADLINE)
-        assert not t.is_alive()
-        assert s.recreated >= 1
-    if not resubmit:
-        assert err and isinstance(err[0], alpcrun.Incomplete), err
-        return
-    assert not err, err
-    assert s.resubmitted > 0
-    assert_once(out["r"], payloads)
+
+    # Without resubmission the lost tasks would hold the window forever: a
+    # window as large as the run lets the session end and say what it lost.
+    window = 300 if resubmit else len(payloads)
+    with alpcrun.Client(cluster.qm_addr) as c, c.session("pytest", resubmit=resubmit, max_inflight=window) as s:
+        if not resubmit:
+            with pytest.raises(alpcrun.Incomplete):
+                run_with_fault(s, payloads.values(), restart)
+            assert s.recreated >= 1
+            return
+        results = run_with_fault(s, payloads.values(), restart)
+    assert s.recreated >= 1 and s.resubmitted > 0
+    assert_once(results, payloads)
 
 
 def test_client_connection_cut_mid_run(cluster):
@@ -88,28 +101,16 @@ def test_client_connection_cut_mid_run(cluster):
     is answered once."""
     proxy = cluster.fault_proxy()
     cluster.go_worker("sleep:5ms", concurrency=4)
-    n = 600
-    payloads = {f"t{i}": f"task {i}".encode() for i in range(n)}
-    some = threading.Event()
-    with alpcrun.Client(proxy.addr) as c, c.session("pytest", max_inflight=300) as s:
-        out, err = {}, []
+    payloads = tasks(600)
 
-        def go():
-            try:
-                out["r"] = run_all(s, payloads.values(), on_result=lambda k: k >= 50 and some.set())
-            except Exception as e:
-                err.append(e)
-
-        t = threading.Thread(target=go, daemon=True)
-        t.start()
-        assert some.wait(DEADLINE), "no results before the cut"
+    def cut():
         proxy.cut()
         proxy.restore()
-        t.join(DEADLINE)
-        assert not t.is_alive()
-    assert not err, err
+
+    with alpcrun.Client(proxy.addr) as c, c.session("pytest", max_inflight=300) as s:
+        results = run_with_fault(s, payloads.values(), cut)
     assert s.resubmitted > 0 and s.recreated == 0
-    assert_once(out["r"], payloads)
+    assert_once(results, payloads)
 
 
 def test_python_worker_drains_on_sigterm(cluster):
@@ -118,18 +119,13 @@ def test_python_worker_drains_on_sigterm(cluster):
     before the signal, so every task is answered at its first attempt: none
     was requeued by a worker that dropped it."""
     w = cluster.py_worker("sleep")
-    n = 100
-    payloads = {f"t{i}": f"task {i}".encode() for i in range(n)}
-    some = threading.Event()
-    with alpcrun.Client(cluster.qm_addr) as c, c.session("pytest") as s:
-        out = {}
-        t = threading.Thread(target=lambda: out.update(
-            r=run_all(s, payloads.values(), on_result=lambda k: k >= 10 and some.set())), daemon=True)
-        t.start()
-        assert some.wait(DEADLINE)
+    payloads = tasks(100)
+
+    def sigterm():
         assert w.stop() == 0, w.output()
         cluster.py_worker("echo")
-        t.join(DEADLINE)
-        assert not t.is_alive()
-    assert_once(out["r"], payloads)
-    assert all(r.attempts == 1 for r in out["r"])
+
+    with alpcrun.Client(cluster.qm_addr) as c, c.session("pytest") as s:
+        results = run_with_fault(s, payloads.values(), sigterm, after=10)
+    assert_once(results, payloads)
+    assert all(r.attempts == 1 for r in results)
