@@ -134,14 +134,14 @@ class Cluster:
         self.env = {"METALCORE_QUEUE_MANAGER_ADDR": self.qm_addr, "PYTHONPATH": str(SDK)}
         self.start_qm()
 
-    def _spawn(self, name, args, **kw) -> Proc:
+    def spawn(self, name, args, **kw) -> Proc:
         p = Proc(name, args, self.log_dir, env={**self.env, **kw.pop("env", {})}, **kw)
         self.procs.append(p)
         return p
 
-    def start_qm(self) -> None:
-        self.qm = self._spawn("queue-manager", [str(self.bins["queue-manager"]), "--listen", self.qm_addr,
-                                                "--httpListen=", "--loglevel", "warn"])
+    def start_qm(self, env: dict | None = None) -> None:
+        self.qm = self.spawn("queue-manager", [str(self.bins["queue-manager"]), "--listen", self.qm_addr,
+                                                "--httpListen=", "--loglevel", "warn"], env=env or {})
         wait_grpc(self.qm_addr)
 
     def kill_qm(self) -> None:
@@ -150,10 +150,10 @@ class Cluster:
     def start_caches(self) -> None:
         self.central_addr = f"127.0.0.1:{free_port()}"
         self.node_addr = f"127.0.0.1:{free_port()}"
-        self._spawn("central-cache", [str(self.bins["central-cache"]), "--listen", self.central_addr, "--httpListen=",
+        self.spawn("central-cache", [str(self.bins["central-cache"]), "--listen", self.central_addr, "--httpListen=",
                                       "--loglevel", "warn"])
         wait_grpc(self.central_addr)
-        self._spawn("node-cache", [str(self.bins["node-cache"]), "--listen", self.node_addr, "--httpListen=",
+        self.spawn("node-cache", [str(self.bins["node-cache"]), "--listen", self.node_addr, "--httpListen=",
                                    "--centralCacheAddr", self.central_addr, "--loglevel", "warn"])
         wait_grpc(self.node_addr)
         self.env["METALCORE_CENTRAL_CACHE_ADDR"] = self.central_addr
@@ -163,17 +163,17 @@ class Cluster:
         """A TCP proxy in front of the queue manager whose connections can
         be cut (internal/faultproxy)."""
         listen, http = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
-        self._spawn("faultproxy", [str(self.bins["faultproxy"]), "--listen", listen, "--upstream", self.qm_addr,
+        self.spawn("faultproxy", [str(self.bins["faultproxy"]), "--listen", listen, "--upstream", self.qm_addr,
                                    "--http", http])
         wait_http(http)
         return FaultProxy(listen, http)
 
     def go_worker(self, task: str = "echo", concurrency: int = 2) -> Proc:
-        return self._spawn("go-worker", [str(self.bins["worker"]), "--task", task, "--concurrency", str(concurrency),
+        return self.spawn("go-worker", [str(self.bins["worker"]), "--task", task, "--concurrency", str(concurrency),
                                          "--heartbeat", "1s"])
 
     def py_worker(self, *args: str, stdout_pipe: bool = False) -> Proc:
-        return self._spawn("py-worker", [sys.executable, str(SDK / "tests" / "pyworker.py"), *args],
+        return self.spawn("py-worker", [sys.executable, str(SDK / "tests" / "pyworker.py"), *args],
                            stdout_pipe=stdout_pipe)
 
     def go_client(self, *args: str) -> subprocess.CompletedProcess:

@@ -1,11 +1,13 @@
 """The Python SDK against the real Go services."""
 
+import os
 import re
 import threading
 
 import pytest
 
 import alpcrun
+import alpcrun.worker
 from services import DEADLINE
 
 
@@ -126,3 +128,42 @@ def test_session_errors(cluster):
             s.close_send()
             with pytest.raises(alpcrun.Closed):
                 s.submit(b"z")
+
+
+def test_api_key(cluster, monkeypatch):
+    """The SDK sends $METALCORE_API_KEY as metadata api_key, client and
+    worker alike; a wrong key is refused with a clear error."""
+    cluster.kill_qm()
+    cluster.start_qm(env={"METALCORE_API_KEY": "right"})
+    monkeypatch.setenv("METALCORE_API_KEY", "wrong")
+    with alpcrun.Client(cluster.qm_addr) as c:
+        with pytest.raises((alpcrun.PermissionDenied, alpcrun.Unauthenticated)):
+            c.session("pytest")
+    w = alpcrun.worker.Worker(lambda t: t.payload, address=cluster.qm_addr)
+    with pytest.raises((alpcrun.PermissionDenied, alpcrun.Unauthenticated)):
+        w.run()
+    monkeypatch.setenv("METALCORE_API_KEY", "right")
+    cluster.env["METALCORE_API_KEY"] = "right"
+    cluster.py_worker("echo")
+    with alpcrun.Client(cluster.qm_addr) as c, c.session("pytest") as s:
+        assert_once(run_all(s, [b"a", b"b"]), {"t0": b"a", "t1": b"b"})
+
+
+def test_option_example(cluster):
+    """The README's example runs: numpy workers in processes, the option's
+    terms as shared data, a price within a few standard errors of
+    Black-Scholes (the seeds are fixed, so the run is the same every time)."""
+    import subprocess
+    import sys
+
+    from services import SDK
+
+    cluster.start_caches()
+    example = str(SDK / "examples" / "option.py")
+    cluster.spawn("option-worker", [sys.executable, example, "worker", "--processes", "2"])
+    out = subprocess.run([sys.executable, example, "client", "--tasks", "20", "--paths", "20000"],
+                         env={**os.environ, **cluster.env}, capture_output=True, text=True, timeout=DEADLINE)
+    assert out.returncode == 0, out.stderr
+    assert "20 tasks, 400,000 paths" in out.stdout and ", 0 failed" in out.stdout, out.stdout
+    sigmas = float(re.search(r"\(([-+]\d+\.\d) σ\)", out.stdout).group(1))
+    assert abs(sigmas) < 4, out.stdout
