@@ -42,7 +42,7 @@ from google.protobuf import duration_pb2
 
 from . import _conn
 from .codec import Codec, Raw
-from .errors import RETRYABLE, AlreadyExists, Closed, Incomplete, InvalidArgument, Unavailable, from_rpc
+from .errors import RETRYABLE, AlpcrunError, Closed, Incomplete, InvalidArgument, Unavailable, from_rpc
 from .v1 import alpcrun_pb2 as pb
 from .v1 import alpcrun_pb2_grpc as pb_grpc
 
@@ -53,6 +53,9 @@ MAX_BACKOFF = 2.0
 # results lost with a broken connection come back in one round, so more
 # rounds mean they went elsewhere.
 MAX_ROUNDS = 5
+# How long a full window waits for results before the session reads its
+# dead letters, which free the window too, in seconds.
+DEAD_LETTER_POLL = 0.5
 # Caller-made batches (submit_batch) that may wait for the sender.
 READY_LIMIT = 2
 
@@ -224,13 +227,30 @@ class Session:
             while self._done or self._finished.is_set() or len(pending) >= self._window or len(msgs) >= self._max_batch:
                 self._check_open()
                 if timeout is None:
-                    self._space.wait()
+                    self._wait_space_locked()
                 elif (deadline := deadline or time.monotonic() + timeout) <= time.monotonic():
                     raise TimeoutError("submit: the session's window stayed full")
                 else:
-                    self._space.wait(deadline - time.monotonic())
+                    self._wait_space_locked(deadline - time.monotonic())
                 msgs = self._acc.messages
             return self._add_locked(id, data)
+
+    def _wait_space_locked(self, timeout: float | None = None) -> None:
+        """Waits until results (or the sender) free room, or timeout. Tasks
+        that failed hold their place in the window until their dead letters
+        are read, and the queue manager sends those only when asked: a
+        window that stays full for DEAD_LETTER_POLL is a reason to ask."""
+        wait = DEAD_LETTER_POLL if timeout is None else min(timeout, DEAD_LETTER_POLL)
+        if self._space.wait(wait) or len(self._pending) < self._window:
+            return
+        self._lock.release()
+        try:
+            dead = self._fetch_dead()
+        except AlpcrunError:
+            dead = []  # the queue manager is away: the stream's reconnect deals with it
+        finally:
+            self._lock.acquire()
+        self._dead.extend(dead)
 
     def _add_locked(self, id: str | None, data: bytes) -> str:
         if id is None:
@@ -262,7 +282,7 @@ class Session:
                     self._check_open()
                     room = min(self._window - len(self._pending), self._max_batch - len(self._acc.messages))
                     if room <= 0:
-                        self._space.wait()
+                        self._wait_space_locked()
                         continue
                     pending, add, level, counter = self._pending, self._acc.messages.add, self._level, self._ids
                     for data in chunk[i:i + room]:
@@ -302,7 +322,7 @@ class Session:
                 fits = not self._pending or len(self._pending) + len(enc) <= self._window
                 if len(self._ready) < READY_LIMIT and fits:
                     break
-                self._space.wait()
+                self._wait_space_locked()
             for i in enc:
                 if not i or i in self._pending:
                     raise InvalidArgument(f"task id {i!r} is empty or already pending")

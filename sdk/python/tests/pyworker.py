@@ -2,6 +2,7 @@
 
 echo            the result is the payload
 sleep           waits 20 ms, then echoes
+fail            raises ValueError
 shared          the result is shared data + b"|" + payload; payload b"fail" raises
 hang-once PATH  the first task of the first worker to create PATH prints
                 STARTED and never returns; every other task echoes
@@ -24,6 +25,10 @@ def echo(task):
 def sleep(task):
     time.sleep(0.02)
     return task.payload
+
+
+def fail(task):
+    raise ValueError(f"task {task.id} fails")
 
 
 def shared(task):
@@ -55,6 +60,8 @@ if __name__ == "__main__":
         alpcrun.worker.run(echo, **opts)
     elif mode == "sleep":
         alpcrun.worker.run(sleep, **opts)
+    elif mode == "fail":
+        alpcrun.worker.run(fail, **opts)
     elif mode == "shared":
         alpcrun.worker.run(shared, **opts)
     elif mode == "hang-once":

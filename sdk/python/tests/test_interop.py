@@ -89,6 +89,18 @@ def test_shared_data_and_dead_letters(cluster):
     assert "ValueError: bad task" in dead[0].error
 
 
+def test_failures_free_the_window(cluster):
+    """Failed tasks hold their place in the max_inflight window until their
+    dead letters are read: the session reads them while it runs, so a run
+    of failures three times the window still completes."""
+    cluster.py_worker("fail")
+    with alpcrun.Client(cluster.qm_addr) as c, c.session("pytest", max_inflight=10) as s:
+        assert run_all(s, [b"x"] * 30) == []
+        dead = s.dead_letters()
+    assert sorted(d.id for d in dead) == sorted(f"t{i}" for i in range(30))
+    assert all(d.payload == b"x" and "ValueError" in d.error for d in dead)
+
+
 def test_process_pool_numpy(cluster):
     import numpy as np
 
