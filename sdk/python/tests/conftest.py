@@ -3,6 +3,8 @@ binaries are built once per test run into a temporary directory, and every
 test gets its own processes on free loopback ports."""
 
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -12,11 +14,14 @@ sys.path.insert(0, str(SDK))
 
 
 @pytest.fixture(scope="session")
-def bins(tmp_path_factory):
-    try:
-        return build(tmp_path_factory.mktemp("bin"))
-    except RuntimeError as e:
-        pytest.fail(str(e))
+def bins():
+    # Removed after the run: pytest keeps its tmp_path directories, and
+    # the binaries are large.
+    with tempfile.TemporaryDirectory(prefix="alpcrun-bin-") as out:
+        try:
+            yield build(Path(out))
+        except RuntimeError as e:
+            pytest.fail(str(e))
 
 
 @pytest.fixture
