@@ -3,6 +3,7 @@
 echo            the result is the payload
 sleep           waits 20 ms, then echoes
 fail            raises ValueError
+batchid         the result is the id of the batch the task came in
 shared          the result is shared data + b"|" + payload; payload b"fail" raises
 hang-once PATH  the first task of the first worker to create PATH prints
                 STARTED and never returns; every other task echoes
@@ -25,6 +26,10 @@ def echo(task):
 def sleep(task):
     time.sleep(0.02)
     return task.payload
+
+
+def batchid(task):
+    return task.batch_id.encode()
 
 
 def fail(task):
@@ -60,6 +65,8 @@ if __name__ == "__main__":
         alpcrun.worker.run(echo, **opts)
     elif mode == "sleep":
         alpcrun.worker.run(sleep, **opts)
+    elif mode == "batchid":
+        alpcrun.worker.run(batchid, **opts)
     elif mode == "fail":
         alpcrun.worker.run(fail, **opts)
     elif mode == "shared":

@@ -89,6 +89,25 @@ def test_shared_data_and_dead_letters(cluster):
     assert "ValueError: bad task" in dead[0].error
 
 
+def test_batches(cluster):
+    """submit() batches hold at most max_batch_size tasks; a submit_batch
+    batch reaches the worker as it was made. The worker answers with the
+    batch id it got each task in."""
+    import collections
+
+    cluster.py_worker("batchid")
+    with alpcrun.Client(cluster.qm_addr) as c, c.session("pytest", max_batch_size=7) as s:
+        s.submit_many([b"x"] * 50)
+        s.submit_batch({f"b{i}": b"y" for i in range(20)})
+        s.close_send()
+        results = list(s.results())
+    by_batch = collections.Counter(r.payload for r in results if r.id.startswith("t"))
+    assert sum(by_batch.values()) == 50 and max(by_batch.values()) <= 7
+    made = {r.payload for r in results if r.id.startswith("b")}
+    assert len(made) == 1 and len(results) == 70
+    assert not made & set(by_batch)
+
+
 def test_failures_free_the_window(cluster):
     """Failed tasks hold their place in the max_inflight window until their
     dead letters are read: the session reads them while it runs, so a run
