@@ -6,7 +6,7 @@ PYTHON ?= /usr/bin/python3
 .PHONY: pytest pybench
 
 pytest:
-	cd sdk/python && $(PYTHON) -m pytest -p no:cacheprovider -q tests
+	cd sdk/python && GO=$(GO) $(PYTHON) -m pytest -p no:cacheprovider -q tests
 
 # Python client against the Go client and a raw grpcio stream, written to
 # results/python/<date>_<commit>/.

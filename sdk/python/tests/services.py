@@ -37,7 +37,7 @@ BINARIES = {
 
 def build(out: Path) -> dict[str, Path]:
     """Builds the Go binaries the tests and benchmarks run into out."""
-    go = shutil.which("go")
+    go = shutil.which(os.environ.get("GO", "go"))
     if go is None:
         raise RuntimeError("go is not on PATH: the Go services are built from this checkout")
     subprocess.run([go, "build", "-o", str(out) + "/", *BINARIES.values()], cwd=REPO, check=True)
