@@ -11,4 +11,4 @@ pytest:
 # Python client against the Go client and a raw grpcio stream, written to
 # results/python/<date>_<commit>/.
 pybench:
-	PYTHON=$(PYTHON) ./sdk/python/bench/run.sh
+	GO=$(GO) PYTHON=$(PYTHON) ./sdk/python/bench/run.sh
