@@ -25,6 +25,7 @@ var errCodes = []struct {
 	{errInvalidMetadata, codes.InvalidArgument},
 	{errUnknownWorker, codes.NotFound},
 	{errNotBound, codes.FailedPrecondition},
+	{errStreamOpen, codes.AlreadyExists},
 	{errNotYourSession, codes.PermissionDenied},
 	{errTooManySessions, codes.ResourceExhausted},
 	{errTooManyStreams, codes.ResourceExhausted},
@@ -37,6 +38,7 @@ var (
 	errInvalidMetadata = errors.New("queuemanager: invalid metadata")
 	errUnknownWorker   = errors.New("queuemanager: unknown worker")
 	errNotBound        = errors.New("queuemanager: worker not bound to session")
+	errStreamOpen      = errors.New("queuemanager: a WorkerStream of this worker for this session is open")
 	errNotYourSession  = errors.New("queuemanager: session belongs to another client")
 )
 
