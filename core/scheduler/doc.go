@@ -39,9 +39,12 @@
 //   - max_workers is hard: bound workers never exceed it, not even
 //     transiently; lowering it unbinds the surplus (ReasonMaxWorkers).
 //   - min_workers is a reservation honoured while the session has work:
-//     sessions below their min get workers before every other session,
-//     among themselves in policy order, and preemption never takes a
-//     session below its min.
+//     sessions below their min get workers before the sessions of their
+//     priority and lower ones, among themselves in policy order, but never
+//     before a higher priority (strict priority), nor before a higher
+//     priority's D'Hondt turn (fairshare) or a higher priority with fewer
+//     workers (roundrobin): a minimum cannot starve a higher priority.
+//     Preemption never takes a session below its min.
 //   - Idle sessions (SetIdle) have every worker unbound (ReasonIdle) and get
 //     none; removed sessions likewise (ReasonClosed).
 //   - No idle capacity: while any session wants workers, no worker is free

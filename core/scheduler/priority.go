@@ -5,8 +5,8 @@ import "math/bits"
 // strictPriority serves the highest priority first: a session gets a
 // worker only when no session of higher priority wants one. Within a
 // priority the session with the fewest workers goes first, then the older,
-// so equal sessions share evenly. Sessions below min_workers come before
-// all others, in the same order.
+// so equal sessions share evenly. Within a priority, sessions below
+// min_workers come first: a minimum never goes before a higher priority.
 //
 // Preemption takes from the lowest priority that has a donor, from the
 // donor with the most workers there (the newer one on a tie), as long as
@@ -19,12 +19,15 @@ func newStrictPriority(sc *Scheduler) policy { return strictPriority{sc} }
 func (strictPriority) update(*session) {}
 
 func (p strictPriority) next() *session {
-	for t, m := range p.sc.wantMask {
-		if m != 0 {
-			return p.sc.want[t][bits.Len16(m)-1].top()
-		}
+	m := p.sc.wantMask[0] | p.sc.wantMask[1]
+	if m == 0 {
+		return nil
 	}
-	return nil
+	prio := bits.Len16(m) - 1
+	if p.sc.wantMask[0]&(1<<prio) != 0 {
+		return p.sc.want[0][prio].top()
+	}
+	return p.sc.want[1][prio].top()
 }
 
 func (p strictPriority) victim(s *session) *session {

@@ -4,7 +4,7 @@ package scheduler
 // goes to the wanting session with the fewest workers (bound and reserved),
 // and among those to the one that got a worker least recently, so every
 // session with work gets one per round. Sessions below min_workers come
-// before all others, in the same order.
+// first, except before a session of higher priority with fewer workers.
 //
 // Preemption evens out the rounds: a wanting session s takes a worker
 // from the donor v of lower priority with the most workers when
@@ -52,16 +52,30 @@ func (r *roundRobin) update(s *session) {
 }
 
 func (r *roundRobin) next() *session {
-	for t := range r.ready {
-		if r.ready[t].len() > 0 {
-			s := r.ready[t].top()
-			// The grant that follows calls update, which re-files s.
-			r.clock++
-			s.rrServed = r.clock
-			return s
-		}
+	var s *session
+	switch below, rest := r.top(0), r.top(1); {
+	case below == nil:
+		s = rest
+	case rest == nil || below.prio >= rest.prio || below.have() <= rest.have():
+		s = below
+	default:
+		// A minimum does not go before a higher priority with fewer
+		// workers.
+		s = rest
 	}
-	return nil
+	if s != nil {
+		// The grant that follows calls update, which re-files s.
+		r.clock++
+		s.rrServed = r.clock
+	}
+	return s
+}
+
+func (r *roundRobin) top(t int) *session {
+	if r.ready[t].len() == 0 {
+		return nil
+	}
+	return r.ready[t].top()
 }
 
 func (r *roundRobin) victim(s *session) *session {

@@ -175,18 +175,33 @@ func TestMaxWorkers(t *testing.T) {
 }
 
 // Rule: min_workers are reserved for a session while it has work: sessions
-// below their min get workers before all others, whatever their priority,
-// and preemption never takes a session below its min.
+// below their min get workers before the others of their priority and
+// lower ones, but never before a higher priority (issue 13: a low-priority
+// session asking for min_workers 1000 starved a priority-10 one), and
+// preemption never takes a session below its min.
 func TestMinWorkers(t *testing.T) {
 	forEachConfig(t, func(t *testing.T, h *harness) {
 		h.addSession("hi", P{Priority: 10})
-		h.addSession("lo", P{MinWorkers: 2})
+		h.addSession("lo", P{MinWorkers: 1000})
 		h.addSession("idle", P{MinWorkers: 5})
 		h.pending("hi", 100)
 		h.pending("lo", 100)
 		h.addWorkers(4)
-		if h.bound("lo") != 2 || h.bound("hi") != 2 || h.bound("idle") != 0 {
-			t.Fatalf("bound lo=%d hi=%d idle=%d, want 2 2 0", h.bound("lo"), h.bound("hi"), h.bound("idle"))
+		// roundrobin ignores priorities: the two share.
+		want := map[string][2]int{PolicyPriority: {4, 0}, PolicyFairShare: {4, 0}, PolicyRoundRobin: {2, 2}}[h.policy]
+		if h.bound("hi") != want[0] || h.bound("lo") != want[1] || h.bound("idle") != 0 {
+			t.Fatalf("bound hi=%d lo=%d idle=%d, want %d %d 0", h.bound("hi"), h.bound("lo"), h.bound("idle"), want[0], want[1])
+		}
+
+		// Within a priority the minimum comes first.
+		h3 := newHarness(t, h.policy, h.preempt)
+		h3.addSession("plain", P{Priority: 5})
+		h3.addSession("min", P{Priority: 5, MinWorkers: 3})
+		h3.pending("plain", 100)
+		h3.pending("min", 100)
+		h3.addWorkers(4)
+		if h3.bound("min") < 3 {
+			t.Fatalf("same priority: min_workers 3 got %d of 4 workers", h3.bound("min"))
 		}
 
 		// A session below its min preempts whatever the policy's share, but

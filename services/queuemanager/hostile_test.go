@@ -1,6 +1,8 @@
 package queuemanager
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"testing"
@@ -10,6 +12,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	pb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
+	sdkworker "github.com/alpcrun/alpcrun/services/sdk/worker"
 )
 
 // Tests of what one tenant must not be able to do to others (issue 13).
@@ -63,8 +66,9 @@ func TestExpiredDeadLettersDoNotStallTheScheduler(t *testing.T) {
 }
 
 // A worker answering more failures than the dead-letter queue holds is
-// never blocked, and the client's stream still ends with every task
-// accounted for.
+// never blocked: the overflow waits, the session gets no worker until its
+// client reads its dead letters (as the SDK does while it runs), and then
+// every task is accounted for.
 func TestWorkerErrorsPastDeadLetterCapacity(t *testing.T) {
 	const capacity, failing = 4, 10
 	ts := startServer(t, Options{BufferSize: capacity})
@@ -79,38 +83,32 @@ func TestWorkerErrorsPastDeadLetterCapacity(t *testing.T) {
 	if err := cs.CloseSend(); err != nil {
 		t.Fatal(err)
 	}
-	w := ts.newRawWorker(t, ctx)
-	st := w.bindNext(t, s.Id)
-	go func() {
-		for {
-			b, err := st.Recv()
-			if err != nil {
-				return
-			}
-			r := echo(b)
-			for _, m := range r.Messages {
-				m.Error = "boom"
-			}
-			if st.Send(r) != nil {
-				return
-			}
-		}
-	}()
-	if _, err := cs.Recv(); err != io.EOF {
-		t.Fatalf("client stream: %v, want the end after every task failed", err)
-	}
 	sess, err := ts.sessions.Get(s.Id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !sess.DeadFull() {
-		t.Fatal("dead letters past capacity do not back the session up")
+	w, err := sdkworker.New(ts.addr, func(context.Context, sdkworker.Task) ([]byte, error) {
+		return nil, errors.New("boom")
+	}, sdkworker.WithConcurrency(1))
+	if err != nil {
+		t.Fatal(err)
 	}
-	if dead := readDead(t, ctx, ts, s.Id); len(dead) != failing {
-		t.Fatalf("%d dead letters, want %d", len(dead), failing)
+	wctx, cancel := context.WithCancel(ctx)
+	stopped := make(chan struct{})
+	go func() { defer close(stopped); _ = w.Run(wctx) }()
+	defer func() { cancel(); <-stopped }()
+
+	backedUp, read := false, 0
+	for read < failing {
+		waitFor(t, func() bool { return sess.DeadFull() || sess.Outstanding() == 0 }, "dead letters to read")
+		backedUp = backedUp || sess.DeadFull()
+		read += len(readDead(t, ctx, ts, s.Id))
 	}
-	if sess.DeadFull() {
-		t.Fatal("still backed up after the client read its dead letters")
+	if read != failing || !backedUp {
+		t.Fatalf("read %d dead letters (want %d), backed up %v (want true)", read, failing, backedUp)
+	}
+	if _, err := cs.Recv(); err != io.EOF {
+		t.Fatalf("client stream: %v, want the end after every task failed", err)
 	}
 }
 

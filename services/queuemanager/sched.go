@@ -29,12 +29,17 @@ type schedLoop struct {
 		sessions map[*session.Session]struct{}
 		workers  map[*worker]struct{}
 		ended    []streamEnd
+		drained  map[*session.Session]struct{}
 	}
 
 	// Owned by the loop goroutine: the sessions and workers the scheduler
 	// knows, and for each worker the session it serves or is leaving.
 	known   map[string]*session.Session
 	workers map[*worker]*workerView
+	// drained: sessions that answered every task since the scheduler last
+	// looked at them while it was contended; their workers may go to a
+	// starving session (core/scheduler's drained rule).
+	drained map[*session.Session]struct{}
 }
 
 type streamEnd struct {
@@ -53,8 +58,10 @@ func newSchedLoop(s *Server) (*schedLoop, error) {
 		return nil, err
 	}
 	l := &schedLoop{s: s, sched: sc, wake: make(chan struct{}, 1),
-		known: make(map[string]*session.Session), workers: make(map[*worker]*workerView)}
+		known: make(map[string]*session.Session), workers: make(map[*worker]*workerView),
+		drained: make(map[*session.Session]struct{})}
 	l.mu.sessions = make(map[*session.Session]struct{})
+	l.mu.drained = make(map[*session.Session]struct{})
 	l.mu.workers = make(map[*worker]struct{})
 	return l, nil
 }
@@ -73,11 +80,15 @@ func (l *schedLoop) sessionChanged(sess *session.Session) {
 	l.poke()
 }
 
-// sessionDrained reports that every task of sess has its outcome; it
-// matters only while other sessions wait for a worker.
+// sessionDrained reports that every task of sess has its outcome. It
+// matters only while a session waits for a worker: the loop is woken then,
+// and otherwise looks at sess when that happens.
 func (l *schedLoop) sessionDrained(sess *session.Session) {
+	l.mu.Lock()
+	l.mu.drained[sess] = struct{}{}
+	l.mu.Unlock()
 	if l.contended.Load() {
-		l.sessionChanged(sess)
+		l.poke()
 	}
 }
 
@@ -148,6 +159,10 @@ func (l *schedLoop) apply() {
 	l.mu.sessions = make(map[*session.Session]struct{}, len(sessions))
 	l.mu.workers = make(map[*worker]struct{}, len(workers))
 	l.mu.ended = nil
+	for sess := range l.mu.drained {
+		l.drained[sess] = struct{}{}
+	}
+	clear(l.mu.drained)
 	l.mu.Unlock()
 	start, events := time.Now(), len(sessions)+len(workers)+len(ended)
 
@@ -171,10 +186,22 @@ func (l *schedLoop) apply() {
 	for sess := range sessions {
 		l.updateSession(sess)
 	}
-	st := l.sched.Stats()
-	l.contended.Store(st.Idle == 0 && l.sched.Starving())
+	if l.starving() {
+		for sess := range l.drained {
+			if _, ok := l.known[sess.ID]; ok {
+				l.setWork(sess)
+			}
+		}
+		clear(l.drained)
+	}
+	l.contended.Store(l.starving())
 	l.s.metrics.schedPass.Observe(time.Since(start).Seconds())
 	l.s.metrics.schedEvents.Add(float64(events))
+}
+
+// starving: a session wants workers and has none, and none is free.
+func (l *schedLoop) starving() bool {
+	return l.sched.Stats().Idle == 0 && l.sched.Starving()
 }
 
 func (l *schedLoop) updateWorker(w *worker) {
@@ -224,6 +251,7 @@ func (l *schedLoop) updateSession(sess *session.Session) {
 	if sess.Done() {
 		if known {
 			delete(l.known, sess.ID)
+			delete(l.drained, sess)
 			l.do(l.sched.RemoveSession(sess.ID))
 		}
 		return

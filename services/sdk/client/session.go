@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -82,6 +83,8 @@ type Session struct {
 	cancel   context.CancelFunc
 	finished chan struct{}
 	err      error // the stream's end; read after finished is closed
+	// answers counts result batches received, for readDead.
+	answers atomic.Int64
 
 	mu struct {
 		sync.Mutex
@@ -125,7 +128,45 @@ func (c *Client) start(id string, attrs Attributes, o SessionOptions, attached b
 	s.mu.pending = make(map[string]pendingTask)
 	s.mu.acc = make([]*pb.Message, 0, o.MaxBatchSize)
 	go s.run(ctx)
+	go s.readDead(ctx)
 	return s
+}
+
+// Dead-letter polling bounds: readDead looks after a second without an
+// answer, and backs off to a minute while it finds none.
+const (
+	minDeadPoll = time.Second
+	maxDeadPoll = time.Minute
+)
+
+// readDead reads the session's dead letters while it runs, whenever tasks
+// are unanswered and no answer came for a while, and keeps them for
+// DeadLetters. The queue manager gives a session no workers while its dead
+// letters pile up unread, so a session with many failing tasks would
+// otherwise wait for ever.
+func (s *Session) readDead(ctx context.Context) {
+	poll := minDeadPoll
+	t := time.NewTimer(poll)
+	defer t.Stop()
+	seen := s.answers.Load()
+	for {
+		select {
+		case <-t.C:
+		case <-s.finished:
+			return
+		}
+		if got := s.answers.Load(); got != seen || s.Pending() == 0 {
+			seen, poll = got, minDeadPoll
+		} else if dead, err := s.fetchDead(ctx); err == nil && len(dead) > 0 {
+			s.mu.Lock()
+			s.mu.dead = append(s.mu.dead, dead...)
+			s.mu.Unlock()
+			poll = minDeadPoll
+		} else {
+			poll = min(2*poll, maxDeadPoll)
+		}
+		t.Reset(poll)
+	}
 }
 
 // ID is the session's id.
@@ -291,7 +332,10 @@ func (s *Session) Pending() int {
 	return len(s.mu.pending)
 }
 
-// DeadLetters reads and removes the session's dead letters queued now.
+// DeadLetters reads and removes the session's dead letters queued now,
+// with those the session read by itself while it ran (a session whose
+// tasks wait unanswered for a second reads them, so that the queue manager
+// keeps giving it workers).
 func (s *Session) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
 	s.mu.Lock()
 	out := s.mu.dead
@@ -704,6 +748,7 @@ func (s *Session) receive(ctx context.Context, stream grpc.BidiStreamingClient[p
 			return healthy, err
 		}
 		healthy = true
+		s.answers.Add(1)
 		// A task answered twice (it ran again after a reconnect while its
 		// first result was on the way) is delivered once.
 		s.mu.Lock()
