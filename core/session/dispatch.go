@@ -264,7 +264,12 @@ func (s *Session) steal() {
 		return
 	}
 	victim.mu.Lock()
-	f := victim.mu.inflight[id]
+	f, ok := victim.mu.inflight[id]
+	if !ok || f.started || f.revoking { // answered or asked for meanwhile
+		victim.mu.Unlock()
+		s.mu.Unlock()
+		return
+	}
 	f.revoking = true
 	victim.mu.Unlock()
 	s.mu.stealing++
