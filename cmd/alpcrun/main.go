@@ -26,6 +26,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/alpcrun/alpcrun/internal/version"
 	"github.com/alpcrun/alpcrun/services/allinone"
 )
 
@@ -35,6 +36,7 @@ const usage = `usage: alpcrun up [flags]     run the cluster in one process
 `
 
 func main() {
+	version.Handle("alpcrun", os.Args[1:])
 	if len(os.Args) < 2 {
 		fmt.Fprint(os.Stderr, usage)
 		os.Exit(2)

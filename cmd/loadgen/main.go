@@ -32,10 +32,12 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/alpcrun/alpcrun/internal/version"
 	"github.com/alpcrun/alpcrun/loadgen"
 )
 
 func main() {
+	version.Handle("loadgen", os.Args[1:])
 	if err := run(os.Args[1:]); err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		os.Exit(1)

@@ -17,11 +17,13 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/alpcrun/alpcrun/internal/version"
 	"github.com/alpcrun/alpcrun/services/queuemanager"
 	"github.com/alpcrun/alpcrun/soak"
 )
 
 func main() {
+	version.Handle("soak", os.Args[1:])
 	if len(os.Args) < 2 {
 		fmt.Fprintln(os.Stderr, "usage: soak soak|scale|qm [flags]")
 		os.Exit(2)

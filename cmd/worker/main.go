@@ -27,10 +27,12 @@ import (
 	"runtime"
 	"syscall"
 
+	"github.com/alpcrun/alpcrun/internal/version"
 	"github.com/alpcrun/alpcrun/services/sdk/worker"
 )
 
 func main() {
+	version.Handle("worker", os.Args[1:])
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "worker:", err)
 		os.Exit(1)

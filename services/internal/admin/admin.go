@@ -2,7 +2,7 @@
 // port, next to its gRPC port:
 //
 //	/metrics        Prometheus text format: the service's registry plus Go
-//	                runtime and process metrics
+//	                runtime and process metrics and alpcrun_build_info
 //	/healthz        200 while the process runs (liveness)
 //	/readyz         200 only while the service is marked ready (readiness):
 //	                false until it serves, and again while it drains
@@ -29,6 +29,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/alpcrun/alpcrun/internal/version"
 )
 
 // Server serves the admin endpoints. Its methods are safe for concurrent
@@ -54,6 +56,7 @@ func New(g prometheus.Gatherer) *Server {
 	runtime.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		version.Collector(),
 	)
 	s := &Server{}
 
