@@ -122,6 +122,7 @@ type Session struct {
 	drained      func(*Session)
 	exhausted    func(*Task)
 	held         heldIDs
+	stats        stats // stats.go
 
 	// overflow holds result batches offered while the result queue was
 	// full, in order; overflowing mirrors its length for the lock-free

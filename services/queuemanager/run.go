@@ -33,6 +33,6 @@ func Run(ctx context.Context, cfg Config, ready chan<- string) error {
 	defer qm.Close()
 	return serve.Run(ctx, serve.Service{
 		Name: "queue-manager", Common: cfg.Common, Log: log, Registry: reg, Register: qm.Register,
-		Options: qm.ServerOptions(),
+		Options: qm.ServerOptions(), HTTP: qm.HTTPHandlers(),
 	}, ready)
 }

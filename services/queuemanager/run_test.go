@@ -56,13 +56,11 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-// TestRunAuth serves a queue manager as the main does, with an API key, and
-// scrapes its HTTP side.
-func TestRunAuth(t *testing.T) {
-	t.Setenv("METALCORE_API_KEY", "sesame")
-	cfg := DefaultConfig()
-	cfg.Listen, cfg.HTTPListen = "127.0.0.1:0", freeAddr(t)
-	ctx, cancel := context.WithCancel(testCtx(t))
+// runServer serves cfg as the main does until the test ends, and returns
+// a plaintext connection to its gRPC port.
+func runServer(t *testing.T, ctx context.Context, cfg Config) *grpc.ClientConn {
+	t.Helper()
+	ctx, cancel := context.WithCancel(ctx)
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() { done <- Run(ctx, cfg, ready) }()
@@ -72,20 +70,31 @@ func TestRunAuth(t *testing.T) {
 	case err := <-done:
 		t.Fatal(err)
 	}
-	defer func() {
+	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
-			t.Fatal(err)
+			t.Error(err)
 		}
-	}()
+	})
 	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cc.Close()
+	t.Cleanup(func() { cc.Close() })
+	return cc
+}
+
+// TestRunAuth serves a queue manager as the main does, with an API key, and
+// scrapes its HTTP side.
+func TestRunAuth(t *testing.T) {
+	t.Setenv("METALCORE_API_KEY", "sesame")
+	cfg := DefaultConfig()
+	cfg.Listen, cfg.HTTPListen = "127.0.0.1:0", freeAddr(t)
+	ctx := testCtx(t)
+	cc := runServer(t, ctx, cfg)
 	q := pb.NewQueueClient(cc)
 	s := &pb.Session{App: &pb.App{Id: "a"}}
-	_, err = q.CreateSession(ctx, s)
+	_, err := q.CreateSession(ctx, s)
 	wantCode(t, err, codes.Unauthenticated)
 	_, err = q.CreateSession(metadata.AppendToOutgoingContext(ctx, "api_key", "open"), s)
 	wantCode(t, err, codes.PermissionDenied)
@@ -104,7 +113,7 @@ func TestRunAuth(t *testing.T) {
 	for path, want := range map[string][]string{
 		"/healthz": nil,
 		"/readyz":  nil,
-		"/metrics": {"alpcrun_queue_depth{", "alpcrun_sessions ", "alpcrun_workers{state=", "alpcrun_task_latency_seconds_bucket", "alpcrun_scheduler_pass_seconds_bucket", "alpcrun_scheduler_events_total ", "go_goroutines"},
+		"/metrics": {"alpcrun_queue_depth{", "alpcrun_sessions ", "alpcrun_workers{state=", "alpcrun_task_latency_seconds_bucket", "alpcrun_scheduler_pass_seconds_bucket", "alpcrun_scheduler_events_total ", "go_goroutines", "alpcrun_build_info{"},
 	} {
 		resp, err := http.Get("http://" + cfg.HTTPListen + path)
 		if err != nil {

@@ -37,6 +37,7 @@ import (
 // use.
 type Server struct {
 	handler http.Handler
+	mux     *http.ServeMux
 	ready   atomic.Bool
 	mu      struct {
 		sync.Mutex
@@ -78,9 +79,13 @@ func New(g prometheus.Gatherer) *Server {
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	mux.Handle("/debug/fgprof", fgprof.Handler())
-	s.handler = mux
+	s.handler, s.mux = mux, mux
 	return s
 }
+
+// Handle mounts h at pattern (http.ServeMux syntax) beside the endpoints
+// above, e.g. a service's own pages. Call it before Start.
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
 
 // Handler returns the endpoints, for a caller that serves them itself.
 func (s *Server) Handler() http.Handler { return s.handler }
