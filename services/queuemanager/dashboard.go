@@ -266,7 +266,9 @@ func (d *dashboard) data() dashData {
 	v := version.Get()
 	out := dashData{Now: now.UnixMilli(), Version: v.String(), Started: d.started.UnixMilli(),
 		Scheduler: s.opts.Scheduler, QueueType: string(s.opts.QueueType),
-		WorkersByState: map[string]int{"idle": 0, "bound": 0, "draining": 0}}
+		WorkersByState: map[string]int{"idle": 0, "bound": 0, "draining": 0},
+		// Empty lists, not null, for the page.
+		Sessions: []dashSession{}, Workers: []dashWorker{}}
 	ws := s.snapWorkers()
 	bound := boundWorkers(ws)
 	limits := map[string]uint32{}
@@ -298,7 +300,7 @@ func (d *dashboard) data() dashData {
 
 	d.mu.Lock()
 	rates := d.mu.rates
-	out.History = slices.Clone(d.mu.history)
+	out.History = append([]point{}, d.mu.history...)
 	d.mu.Unlock()
 	out.WorkerCount = len(ws)
 	for i, w := range ws {
