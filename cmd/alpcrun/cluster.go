@@ -76,39 +76,49 @@ func addClusterCommands(root *cobra.Command) {
 		bind(&cobra.Command{
 			Use: "sessions", Short: "List the open sessions with their task counts", Args: cobra.NoArgs,
 			RunE: f.run(func(ctx context.Context, a pb.AdminClient, w io.Writer, _ []string) error {
-				all := &pb.ListSessionsResponse{}
-				for token := ""; ; {
-					r, err := a.ListSessions(ctx, &pb.ListSessionsRequest{PageSize: 1000, PageToken: token})
-					if err != nil {
-						return err
-					}
-					all.Sessions = append(all.Sessions, r.Sessions...)
-					if token = r.NextPageToken; token == "" {
-						break
-					}
+				ss, err := allPages(func(token string) ([]*pb.SessionInfo, string, error) {
+					r, err := a.ListSessions(ctx, &pb.ListSessionsRequest{PageSize: maxPage, PageToken: token})
+					return r.GetSessions(), r.GetNextPageToken(), err
+				})
+				if err != nil {
+					return err
 				}
-				return f.print(w, all, func() { printSessions(w, all.Sessions) })
+				return f.print(w, &pb.ListSessionsResponse{Sessions: ss}, func() { printSessions(w, ss) })
 			}),
 		}),
 		session,
 		bind(&cobra.Command{
 			Use: "workers", Short: "List the registered workers: state, session, batches in flight, tasks done", Args: cobra.NoArgs,
 			RunE: f.run(func(ctx context.Context, a pb.AdminClient, w io.Writer, _ []string) error {
-				all := &pb.ListWorkersResponse{}
-				for token := ""; ; {
-					r, err := a.ListWorkers(ctx, &pb.ListWorkersRequest{PageSize: 1000, PageToken: token})
-					if err != nil {
-						return err
-					}
-					all.Workers = append(all.Workers, r.Workers...)
-					if token = r.NextPageToken; token == "" {
-						break
-					}
+				ws, err := allPages(func(token string) ([]*pb.WorkerInfo, string, error) {
+					r, err := a.ListWorkers(ctx, &pb.ListWorkersRequest{PageSize: maxPage, PageToken: token})
+					return r.GetWorkers(), r.GetNextPageToken(), err
+				})
+				if err != nil {
+					return err
 				}
-				return f.print(w, all, func() { printWorkers(w, all.Workers) })
+				return f.print(w, &pb.ListWorkersResponse{Workers: ws}, func() { printWorkers(w, ws) })
 			}),
 		}),
 	)
+}
+
+// maxPage is the largest page the Admin service serves.
+const maxPage = 1000
+
+// allPages reads a paginated listing to its end.
+func allPages[T any](page func(token string) ([]T, string, error)) ([]T, error) {
+	var all []T
+	for token := ""; ; {
+		items, next, err := page(token)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, items...)
+		if token = next; token == "" {
+			return all, nil
+		}
+	}
 }
 
 // run dials the queue manager and runs fn with its Admin client.

@@ -214,6 +214,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		}
 	}
 	if shot != "" {
+		close(g.release) // the gate's workers join the workload
 		screenshot(t, bctx, keyed, pb.NewQueueClient(cc), addr, shot)
 	}
 }
@@ -270,17 +271,19 @@ func screenshot(t *testing.T, bctx, ctx context.Context, q pb.QueueClient, addr,
 		}
 	}
 	startWorkers(t, ctx, addr, 24, work, sdkworker.WithAPIKey("sesame"))
+	// Sessions arrive one after another, each capped, so that the picture
+	// shows the workers shared out and the charts move.
 	for _, s := range []struct {
-		app  string
-		prio uint32
-		n    int
-	}{{"risk-eod", 8, 40000}, {"pricing-grid", 5, 20000}, {"backtest", 2, 30000}, {"cva-nightly", 5, 6000}} {
-		submit(t, ctx, q, s.app, &pb.SessionAttributes{Priority: s.prio, MaxInflightBatchesPerWorker: 2}, s.n)
-	}
-	select { // the charts cover minutes: let them fill
-	case <-time.After(100 * time.Second):
-	case <-ctx.Done():
-		t.Fatal(ctx.Err())
+		app           string
+		prio, workers uint32
+		n             int
+	}{{"risk-eod", 8, 12, 60000}, {"pricing-grid", 5, 8, 80000}, {"backtest", 2, 6, 30000}, {"cva-nightly", 5, 6, 50000}} {
+		submit(t, ctx, q, s.app, &pb.SessionAttributes{Priority: s.prio, MaxWorkers: &s.workers, MaxInflightBatchesPerWorker: 2}, s.n)
+		select { // the charts cover minutes: let them fill
+		case <-time.After(25 * time.Second):
+		case <-ctx.Done():
+			t.Fatal(ctx.Err())
+		}
 	}
 	png, err := chromedp.Run(bctx, chromedp.CaptureScreenshot())
 	if err != nil {

@@ -7,12 +7,13 @@ const WINDOW_MS = 5 * 60 * 1000;
 const $ = (id) => document.getElementById(id);
 
 function fmtInt(n) { return Math.round(n).toLocaleString("en-US"); }
-function fmtRate(n) { return n >= 100 ? fmtInt(n) : n.toFixed(1); }
+function fmtRate(n) { return n >= 100 || Number.isInteger(n) ? fmtInt(n) : n.toFixed(1); }
 function fmtSecs(s) {
   if (s < 0) return "–";
+  const digits = (v) => (v < 10 ? 2 : v < 100 ? 1 : 0);
   if (s < 1e-3) return (s * 1e6).toFixed(0) + " µs";
-  if (s < 1) return (s * 1e3).toFixed(s < 0.01 ? 2 : 1) + " ms";
-  return s.toFixed(2) + " s";
+  if (s < 1) return (s * 1e3).toFixed(digits(s * 1e3)) + " ms";
+  return s.toFixed(digits(s)) + " s";
 }
 function fmtAge(ms) {
   const s = Math.floor(ms / 1000);
@@ -57,7 +58,7 @@ function chart(canvas, now, series, opts) {
   g.setTransform(dpr, 0, 0, dpr, 0, 0);
   g.clearRect(0, 0, w, h);
   g.font = "11px system-ui, sans-serif";
-  const L = 52, R = 8, T = 16, B = 18, pw = w - L - R, ph = h - T - B;
+  const L = 60, R = 8, T = 16, B = 18, pw = w - L - R, ph = h - T - B;
   const t0 = now - WINDOW_MS;
   let vals = [];
   for (const s of series) for (const [t, v] of s.points) if (t >= t0 && v >= 0 && (!opts.log || v > 0)) vals.push(v);
