@@ -214,7 +214,22 @@ func TestDashboardInBrowser(t *testing.T) {
 		}
 	}
 	if shot != "" {
-		close(g.release) // the gate's workers join the workload
+		go func() { // the gate's workers join the workload, at a task per 20 ms
+			tick := time.NewTicker(20 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				select {
+				case <-tick.C:
+					select {
+					case g.release <- struct{}{}:
+					case <-ctx.Done():
+						return
+					}
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
 		screenshot(t, bctx, keyed, pb.NewQueueClient(cc), addr, shot)
 	}
 }

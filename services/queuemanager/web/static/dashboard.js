@@ -23,11 +23,22 @@ function fmtAge(ms) {
 }
 function short(id) { return id.length > 14 ? id.slice(0, 6) + "…" + id.slice(-6) : id; }
 
-// sessionColor gives each session a stable hue.
+// Sessions are coloured from a palette in the order of their ids, so that
+// the sessions on the page get distinct colours that stay put while they
+// live; a session beyond the page's list (a worker's) gets one by hash.
+const PALETTE = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#b07aa1", "#76b7b2", "#edc948", "#9c755f", "#ff9da7", "#3b3b98"];
+let colourOf = new Map();
+function assignColours(sessions) {
+  colourOf = new Map([...sessions.map((s) => s.id)].sort().map((id, i) => [id, PALETTE[i % PALETTE.length]]));
+}
 function sessionColor(id, light) {
-  let h = 0;
-  for (const c of id) h = (h * 31 + c.charCodeAt(0)) >>> 0;
-  return `hsl(${h % 360}, 62%, ${light ? 82 : 48}%)`;
+  let c = colourOf.get(id);
+  if (!c) {
+    let h = 0;
+    for (const ch of id) h = (h * 31 + ch.charCodeAt(0)) >>> 0;
+    c = PALETTE[h % PALETTE.length];
+  }
+  return light ? c + "55" : c;
 }
 
 function el(tag, attrs, ...kids) {
@@ -195,6 +206,7 @@ function renderWorkers(d) {
 }
 
 function render(d) {
+  assignColours(d.sessions);
   renderTiles(d);
   renderCharts(d);
   renderSessions(d);
