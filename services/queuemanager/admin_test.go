@@ -7,6 +7,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	pb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
 )
@@ -185,4 +186,33 @@ func TestAdminClientScope(t *testing.T) {
 	if _, err := adm.CloseSession(ctx, &pb.CloseSessionRequest{Id: b.Id}); err != nil {
 		t.Fatalf("operator close: %v", err)
 	}
+}
+
+// FuzzAdmin feeds arbitrary page sizes, page tokens and session ids to the
+// Admin handlers: each answers OK or a clear status, never panics.
+func FuzzAdmin(f *testing.F) {
+	f.Add(int32(2), "", "x")
+	f.Add(int32(-1), "cw", "")
+	f.Add(int32(1000000), "czo", "01M97RZE7RM975847FAFNYZ4NH")
+	ts := startServer(f, Options{})
+	ctx := context.Background()
+	for range 3 {
+		if _, err := ts.q.CreateSession(ctx, &pb.Session{App: &pb.App{Id: "fuzz"}}); err != nil {
+			f.Fatal(err)
+		}
+	}
+	a := adminServer{s: ts.Server}
+	ok := func(t *testing.T, err error, codes ...codes.Code) {
+		if c := status.Code(err); !slices.Contains(codes, c) {
+			t.Fatalf("code %v (%v)", c, err)
+		}
+	}
+	f.Fuzz(func(t *testing.T, size int32, token, id string) {
+		_, err := a.ListSessions(ctx, &pb.ListSessionsRequest{PageSize: size, PageToken: token})
+		ok(t, err, codes.OK, codes.InvalidArgument)
+		_, err = a.ListWorkers(ctx, &pb.ListWorkersRequest{PageSize: size, PageToken: token})
+		ok(t, err, codes.OK, codes.InvalidArgument)
+		_, err = a.GetSession(ctx, &pb.GetSessionRequest{Id: id})
+		ok(t, err, codes.NotFound, codes.InvalidArgument)
+	})
 }
