@@ -143,13 +143,23 @@ func boundWorkers(ws []workerSnap) map[string][]string {
 	return m
 }
 
+// taskCounts returns a session's tasks queued and in flight, and its
+// batches in flight.
+func taskCounts(sess *session.Session) (queued, inflight int64, batchesInflight int) {
+	c := sess.Counts()
+	batchesInflight, tasks := sess.InflightTasks(batchTasks)
+	// The leases and the counters are read moments apart: a batch that
+	// moves meanwhile may be counted in two places or none.
+	queued = max(0, c.Accepted.Load()-c.Done.Load()-c.Dead.Load()-int64(tasks))
+	return queued, int64(tasks), batchesInflight
+}
+
 // sessionInfo reads one session's numbers.
 func (s *Server) sessionInfo(sess *session.Session, bound map[string][]string, now time.Time) *pb.SessionInfo {
 	c := sess.Counts()
 	done, dead, accepted := c.Done.Load(), c.Dead.Load(), c.Accepted.Load()
 	batchesQueued, resultsUnread, _ := sess.Depths()
-	batchesInflight, tasksInflight := sess.InflightTasks(batchTasks)
-	queued := max(0, accepted-done-dead-int64(tasksInflight))
+	queued, tasksInflight, batchesInflight := taskCounts(sess)
 	return &pb.SessionInfo{
 		Session:         toProto(sess),
 		TasksQueued:     uint64(queued),
@@ -293,13 +303,12 @@ func (s *Server) clusterStatus(ctx context.Context) *pb.ClusterStatus {
 			st.WorkersDraining++
 		}
 	}
-	now := s.now()
 	for _, sess := range s.visibleSessions(ctx) {
 		st.Sessions++
-		info := s.sessionInfo(sess, nil, now)
-		st.TasksQueued += info.TasksQueued
-		st.TasksInflight += info.TasksInflight
-		st.TasksDead += info.TasksDead
+		queued, inflight, _ := taskCounts(sess)
+		st.TasksQueued += uint64(queued)
+		st.TasksInflight += uint64(inflight)
+		st.TasksDead += uint64(sess.Counts().Dead.Load())
 	}
 	return st
 }

@@ -162,9 +162,9 @@ func (d *dashboard) sample() {
 	ws := s.snapWorkers()
 	var queued, inflight int64
 	for _, sess := range s.sessions.All() {
-		info := s.sessionInfo(sess, nil, now)
-		queued += int64(info.TasksQueued)
-		inflight += int64(info.TasksInflight)
+		q, f, _ := taskCounts(sess)
+		queued += q
+		inflight += f
 	}
 
 	d.mu.Lock()
