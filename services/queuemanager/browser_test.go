@@ -203,6 +203,11 @@ func TestDashboardInBrowser(t *testing.T) {
 	if err := waitPage(ctx, bctx, id, "queued", total-4); err != nil { // 4 workers hold one each
 		t.Fatal(err)
 	}
+	// The utilisation grid shows the four workers busy for the session.
+	busy, err := chromedp.Run(bctx, chromedp.Evaluate[int](`document.querySelectorAll("#workers .w.bound i").length`))
+	if err != nil || busy != 4 {
+		t.Fatalf("utilisation grid: %d busy workers (%v), want 4", busy, err)
+	}
 	g.let(10)
 	if err := waitPage(ctx, bctx, id, "done", 10); err != nil {
 		t.Fatal(err)
