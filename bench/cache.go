@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"net"
 	"sync"
 	"testing"
 
@@ -12,6 +11,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/alpcrun/alpcrun/internal/servicetest"
 	alpcrunpb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
 	"github.com/alpcrun/alpcrun/services/centralcache"
 	"github.com/alpcrun/alpcrun/services/nodecache"
@@ -43,24 +43,11 @@ const CacheMaxPayload = 64 << 20
 func StartCacheSystem(tb testing.TB) *CacheSystem {
 	tb.Helper()
 	sys := &CacheSystem{centralReg: prometheus.NewRegistry(), raw: &rawCache{resp: map[string]*alpcrunpb.SharedData{}}}
-	central := centralcache.New(centralcache.Options{MaxPayload: CacheMaxPayload, Registerer: sys.centralReg})
-	tb.Cleanup(central.Close)
+	central := startCentral(tb, sys.centralReg)
 	centralAddr := cacheServe(tb, central.Register)
 	sys.Central = alpcrunpb.NewCacheClient(cacheDial(tb, centralAddr))
-	for _, n := range []struct {
-		size int64
-		api  *alpcrunpb.CacheClient
-	}{{1 << 30, &sys.Node}, {0, &sys.NodeCold}} {
-		node, err := nodecache.New(nodecache.Options{
-			CacheSize: n.size, MaxPayload: CacheMaxPayload,
-			Upstream: alpcrunpb.NewCacheClient(cacheDial(tb, centralAddr)),
-		})
-		if err != nil {
-			tb.Fatalf("bench: %v", err)
-		}
-		tb.Cleanup(node.Close)
-		*n.api = alpcrunpb.NewCacheClient(cacheDial(tb, cacheServe(tb, node.Register)))
-	}
+	sys.Node = alpcrunpb.NewCacheClient(cacheDial(tb, startNode(tb, centralAddr, true)))
+	sys.NodeCold = alpcrunpb.NewCacheClient(cacheDial(tb, startNode(tb, centralAddr, false)))
 	sys.Echo = alpcrunpb.NewCacheClient(cacheDial(tb, cacheServe(tb, func(g *grpc.Server) {
 		alpcrunpb.RegisterCacheServer(g, echoCache{})
 	})))
@@ -126,24 +113,44 @@ func (r *rawCache) GetSharedData(_ context.Context, req *alpcrunpb.SharedData) (
 	return resp, nil
 }
 
+// startCentral starts a central cache with CacheMaxPayload, stopped at
+// tb's cleanup.
+func startCentral(tb testing.TB, reg prometheus.Registerer) *centralcache.Server {
+	tb.Helper()
+	opts := centralcache.DefaultOptions()
+	opts.MaxPayload, opts.Registerer = CacheMaxPayload, reg
+	central, err := centralcache.New(opts)
+	if err != nil {
+		tb.Fatalf("bench: central cache: %v", err)
+	}
+	tb.Cleanup(central.Close)
+	return central
+}
+
+// startNode serves a node cache over the central cache at centralAddr
+// until tb's cleanup, and returns its address. It keeps 1 GiB of what it
+// fetches, or nothing.
+func startNode(tb testing.TB, centralAddr string, keep bool) string {
+	tb.Helper()
+	opts := nodecache.DefaultOptions()
+	opts.MaxPayload, opts.Upstream, opts.CacheSize = CacheMaxPayload, alpcrunpb.NewCacheClient(cacheDial(tb, centralAddr)), 0
+	if keep {
+		opts.CacheSize = 1 << 30
+	}
+	node, err := nodecache.New(opts)
+	if err != nil {
+		tb.Fatalf("bench: node cache: %v", err)
+	}
+	tb.Cleanup(node.Close)
+	return cacheServe(tb, node.Register)
+}
+
+// cacheServe serves a Cache service on the cache tier's tuned transport.
 func cacheServe(tb testing.TB, register func(*grpc.Server)) string {
 	tb.Helper()
 	g := grpc.NewServer(centralcache.TunedServerOptions(CacheMaxPayload)...)
 	register(g)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatalf("bench: listen: %v", err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = g.Serve(lis)
-	}()
-	tb.Cleanup(func() {
-		g.Stop()
-		<-done
-	})
-	return lis.Addr().String()
+	return servicetest.ServeServer(tb, g)
 }
 
 func cacheDial(tb testing.TB, addr string) *grpc.ClientConn {

@@ -28,8 +28,9 @@ var (
 	gridPayloads = []int{64, 4096}
 )
 
-// defaultKind and defaultPolicy are the queue manager's defaults (SPEC §8):
-// the small grid runs every shape with them.
+// defaultKind and defaultPolicy are the queue manager's defaults
+// (docs/design.md, Configuration): the small grid runs every shape with
+// them.
 const (
 	defaultKind   = queue.Priority
 	defaultPolicy = scheduler.PolicyPriority

@@ -8,6 +8,8 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/alpcrun/alpcrun/core/queue"
+	"github.com/alpcrun/alpcrun/core/scheduler"
+	"github.com/alpcrun/alpcrun/internal/servicetest"
 	alpcrunpb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
 	"github.com/alpcrun/alpcrun/services/queuemanager"
 )
@@ -22,14 +24,16 @@ import (
 func StartQueueManager(kind queue.Kind, policy string, tr Transport) Starter {
 	return func(ctx context.Context, tb testing.TB, s Shape) System {
 		tb.Helper()
-		qm, err := queuemanager.New(queuemanager.Options{QueueType: kind, Scheduler: policy, BufferSize: queue.DefaultCapacity})
+		opts := queuemanager.DefaultOptions()
+		opts.QueueType, opts.Scheduler = kind, scheduler.Name(policy)
+		qm, err := queuemanager.New(opts)
 		if err != nil {
 			tb.Fatalf("bench: queue manager: %v", err)
 		}
 		tb.Cleanup(qm.Close)
 		srv := grpc.NewServer(tr.Server...)
 		qm.Register(srv)
-		addr := Serve(tb, srv)
+		addr := servicetest.ServeServer(tb, srv)
 		ctx, cancel := context.WithCancel(ctx)
 		tb.Cleanup(cancel)
 

@@ -8,6 +8,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/alpcrun/alpcrun/internal/servicetest"
 	alpcrunpb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
 )
 
@@ -50,7 +51,7 @@ func TestRunCountsDuplicates(t *testing.T) {
 	relay := NewRelay()
 	srv := grpc.NewServer()
 	alpcrunpb.RegisterQueueServer(srv, relay)
-	addr := Serve(t, srv)
+	addr := servicetest.ServeServer(t, srv)
 	client := alpcrunpb.NewQueueClient(Dial(t, addr, nil))
 	ws, err := client.WorkerStream(ctx)
 	if err != nil {

@@ -7,8 +7,6 @@ import (
 	"testing"
 
 	alpcrunpb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
-	"github.com/alpcrun/alpcrun/services/centralcache"
-	"github.com/alpcrun/alpcrun/services/nodecache"
 	"github.com/alpcrun/alpcrun/services/sdk/worker"
 )
 
@@ -24,27 +22,19 @@ const SharedDataSize = 64 << 10
 type SharedData struct {
 	central alpcrunpb.CacheClient
 	node    string // the node cache's address
-	// Reads counts the Gets workers made, one per batch.
-	Reads atomic.Int64
+	// Reads counts the Gets workers made, one per batch that uses shared
+	// data; Batches counts every batch they received (the queue manager
+	// may split a client's batch at dispatch).
+	Reads, Batches atomic.Int64
 }
 
 // StartSharedData starts a SharedData, stopped at tb's cleanup.
 func StartSharedData(tb testing.TB) *SharedData {
 	tb.Helper()
-	central := centralcache.New(centralcache.Options{MaxPayload: CacheMaxPayload})
-	tb.Cleanup(central.Close)
-	centralAddr := cacheServe(tb, central.Register)
-	node, err := nodecache.New(nodecache.Options{
-		CacheSize: 1 << 30, MaxPayload: CacheMaxPayload,
-		Upstream: alpcrunpb.NewCacheClient(cacheDial(tb, centralAddr)),
-	})
-	if err != nil {
-		tb.Fatalf("bench: node cache: %v", err)
-	}
-	tb.Cleanup(node.Close)
+	centralAddr := cacheServe(tb, startCentral(tb, nil).Register)
 	return &SharedData{
 		central: alpcrunpb.NewCacheClient(cacheDial(tb, centralAddr)),
-		node:    cacheServe(tb, node.Register),
+		node:    startNode(tb, centralAddr, true),
 	}
 }
 
@@ -73,6 +63,7 @@ func (d *SharedData) NodeCache(tb testing.TB) *worker.NodeCache {
 // or data of the wrong size fails every task of the batch.
 func (d *SharedData) EchoShared(ctx context.Context, st WorkerStream, src worker.SharedDataSource, session string) error {
 	return echo(st, func(b *alpcrunpb.Batch) {
+		d.Batches.Add(1)
 		if !b.GetUseSharedData() {
 			return
 		}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/alpcrun/alpcrun/core/queue"
+	"github.com/alpcrun/alpcrun/internal/servicetest"
 	alpcrunpb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
 
 	"google.golang.org/grpc"
@@ -14,7 +15,8 @@ import (
 
 // TestSharedData runs the relay and the queue manager with shared data on
 // and checks that every task comes back exactly once and that the workers
-// read the shared data once per batch, through their node caches.
+// read the shared data once per batch they receive, through their node
+// caches.
 func TestSharedData(t *testing.T) {
 	s := Shape{Workers: 3, Batch: 10, Payload: 64, Inflight: 6, Shared: true}
 	const tasks = 995 // 100 batches, the last one short
@@ -36,8 +38,9 @@ func TestSharedData(t *testing.T) {
 			if err := res.Verify(tasks); err != nil {
 				t.Fatal(err)
 			}
-			if got := sys.Shared.Reads.Load(); got != 100 {
-				t.Errorf("workers read shared data %d times, want once per batch: 100", got)
+			reads, batches := sys.Shared.Reads.Load(), sys.Shared.Batches.Load()
+			if reads != batches || batches < 100 {
+				t.Errorf("workers read shared data %d times for %d batches (at least the client's 100), want once per batch", reads, batches)
 			}
 		})
 	}
@@ -53,7 +56,7 @@ func TestSharedDataMissing(t *testing.T) {
 	relay := NewRelay()
 	srv := grpc.NewServer()
 	alpcrunpb.RegisterQueueServer(srv, relay)
-	addr := Serve(t, srv)
+	addr := servicetest.ServeServer(t, srv)
 	StartWorkers(ctx, t, addr, nil, 1, relaySession, sd)
 	if err := relay.WaitWorkers(ctx, 1); err != nil {
 		t.Fatal(err)

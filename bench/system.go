@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"net"
 	"strconv"
 	"sync"
 	"testing"
@@ -11,6 +10,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 
+	"github.com/alpcrun/alpcrun/internal/servicetest"
 	alpcrunpb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
 )
 
@@ -47,7 +47,7 @@ func StartRelay(tr Transport) Starter {
 		relay := NewRelay()
 		srv := grpc.NewServer(tr.Server...)
 		alpcrunpb.RegisterQueueServer(srv, relay)
-		addr := Serve(tb, srv)
+		addr := servicetest.ServeServer(tb, srv)
 		ctx, cancel := context.WithCancel(ctx)
 		tb.Cleanup(cancel)
 		sd := startShared(ctx, tb, s, relaySession)
@@ -91,26 +91,6 @@ func serveFunc(ctx context.Context, tb testing.TB, sd *SharedData) func(st Worke
 	}
 	nc := sd.NodeCache(tb)
 	return func(st WorkerStream, session string) error { return sd.EchoShared(ctx, st, nc, session) }
-}
-
-// Serve serves srv on a fresh 127.0.0.1 port until tb's cleanup and
-// returns the address.
-func Serve(tb testing.TB, srv *grpc.Server) string {
-	tb.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatalf("bench: listen: %v", err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = srv.Serve(lis)
-	}()
-	tb.Cleanup(func() {
-		srv.Stop()
-		<-done
-	})
-	return lis.Addr().String()
 }
 
 // Dial opens a plaintext connection to addr, closed at tb's cleanup.

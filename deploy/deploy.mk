@@ -6,11 +6,12 @@
 #   make faults        images, then the fault-injection suite (deploy/faults)
 #   make kubeconform   deploy/k8s against schemas from k8s.io/kubernetes's swagger.json
 #   make k8s-check     deploy/k8s dry-run on a real kube-apiserver + etcd
+#   make monitoring-check  alert rules and Grafana dashboard through promtool (also in make test)
 GO ?= go
 CERTS_DIR ?= deploy/.certs
 IMAGE_TAG ?= latest
 
-.PHONY: images certs cluster-test kubeconform k8s-check faults
+.PHONY: images certs cluster-test kubeconform k8s-check faults monitoring-check
 
 images:
 	GO=$(GO) IMAGE_TAG=$(IMAGE_TAG) bash deploy/scripts/images.sh
@@ -26,6 +27,11 @@ kubeconform:
 
 k8s-check:
 	GO=$(GO) bash deploy/scripts/k8s-check.sh
+
+# The same tests make test runs (go test ./...), alone and verbose; they
+# need promtool (Debian's prometheus package).
+monitoring-check:
+	$(GO) test -count=1 -v ./deploy/prometheus
 
 # make faults runs on its own compose project, alpcrun-faults; FAULTS_ARGS go
 # to deploy/faults.

@@ -8,15 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
-)
 
-// Where the services are found when no address is given (SPEC §8).
-const (
-	EnvQueueManagerAddr     = "METALCORE_QUEUE_MANAGER_ADDR"
-	DefaultQueueManagerAddr = "localhost:1337"
-	EnvCentralCacheAddr     = "METALCORE_CENTRAL_CACHE_ADDR"
-	DefaultCentralCacheAddr = "localhost:2337"
-	EnvAPIKey               = "METALCORE_API_KEY"
+	"github.com/alpcrun/alpcrun/services/sdk"
 )
 
 // DefaultInflight is the closed-loop window used when neither Inflight nor
@@ -39,12 +32,12 @@ type Target struct {
 }
 
 // DefaultTarget reads the addresses and the API key from the environment,
-// with the defaults of SPEC §8.
+// with package sdk's defaults.
 func DefaultTarget() Target {
 	return Target{
-		QueueManager: envOr(EnvQueueManagerAddr, DefaultQueueManagerAddr),
-		CentralCache: envOr(EnvCentralCacheAddr, DefaultCentralCacheAddr),
-		APIKey:       os.Getenv(EnvAPIKey),
+		QueueManager: sdk.QueueManagerAddr(""),
+		CentralCache: sdk.CentralCacheAddr(""),
+		APIKey:       os.Getenv(sdk.EnvAPIKey),
 	}
 }
 
@@ -103,8 +96,8 @@ type Config struct {
 	// Tasks is the number of measured tasks per point (over all
 	// sessions); 0: bounded by Duration only.
 	Tasks int
-	// Duration bounds the measured part of each point, counted after
-	// Warmup; 0: bounded by Tasks only.
+	// Duration bounds the measured part of each point, counted from the
+	// first measured send; 0: bounded by Tasks only.
 	Duration time.Duration
 	// Warmup and WarmupTasks are sent before the measured tasks and not
 	// recorded.
@@ -335,11 +328,4 @@ func (p problems) err() error {
 		return nil
 	}
 	return errors.New("loadgen: bad config: " + strings.Join(p, "; "))
-}
-
-func envOr(key, def string) string {
-	if v := os.Getenv(key); v != "" {
-		return v
-	}
-	return def
 }

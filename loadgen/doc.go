@@ -1,6 +1,6 @@
 // Package loadgen measures a deployed ALPCRUN.CH cluster from the client
 // side: it opens sessions on a queue manager, streams tasks through them and
-// records when each task's result comes back (SPEC §11).
+// records when each task's result comes back (docs/design.md, The lab).
 //
 //	rep, err := loadgen.Run(ctx, cfg)
 //	err = rep.Write(os.Stdout, loadgen.FormatBench)
@@ -42,10 +42,12 @@
 //
 // The first WarmupTasks tasks, and every task sent during the first Warmup,
 // are sent and awaited like the others but not recorded. A point stops
-// sending after Tasks measured tasks or once Duration has passed after the
-// Warmup (the first reached), then waits up to DrainTimeout for the results
-// still out; tasks neither answered nor dead-lettered by then count as
-// errors. Tasks and WarmupTasks are split evenly over the sessions.
+// sending after Tasks measured tasks or once Duration has passed since its
+// first measured task was sent (the first reached; on a machine that keeps
+// up, Warmup+Duration after the start), then waits up to DrainTimeout for
+// the results still out; tasks neither answered nor dead-lettered by then
+// count as errors. Tasks and WarmupTasks are split evenly over the
+// sessions.
 //
 // # Recording
 //

@@ -15,8 +15,9 @@ type progress struct {
 
 // startProgress prints, every cfg.ProgressInterval (default 250ms on a
 // terminal, 5s otherwise), the tasks sent and answered so far and the rate
-// of answers since the last line. On a terminal the line is rewritten in
-// place; elsewhere each is a line of its own, for logs.
+// of answers since the last line, and a last line when the point ends, so
+// that every point has one however short. On a terminal the line is
+// rewritten in place; elsewhere each is a line of its own, for logs.
 func startProgress(cfg *Config, name string, runs []*sessionRun) *progress {
 	pr := &progress{done: make(chan struct{})}
 	if cfg.Progress == nil {
@@ -35,15 +36,12 @@ func startProgress(cfg *Config, name string, runs []*sessionRun) *progress {
 		defer t.Stop()
 		var lastDone int64
 		last := start
-		for {
+		for ended := false; !ended; {
 			var now time.Time
 			select {
 			case now = <-t.C:
 			case <-pr.done:
-				if cfg.Terminal {
-					fmt.Fprintln(cfg.Progress)
-				}
-				return
+				now, ended = time.Now(), true
 			}
 			var sent, done int64
 			for _, r := range runs {
@@ -55,6 +53,9 @@ func startProgress(cfg *Config, name string, runs []*sessionRun) *progress {
 			line := fmt.Sprintf("%s %5.1fs sent %d answered %d in flight %d %.0f tasks/s",
 				name, now.Sub(start).Seconds(), sent, done, sent-done, rate)
 			writeProgress(cfg.Progress, line, cfg.Terminal)
+		}
+		if cfg.Terminal {
+			fmt.Fprintln(cfg.Progress)
 		}
 	})
 	return pr

@@ -98,6 +98,11 @@ type point struct {
 	warmNs  time.Duration // tasks sent before this are warm-up
 	payload []byte
 	stop    <-chan struct{} // closed when sending must end (Duration, ctx)
+	// measuring starts the Duration bound at the first measured send, so
+	// that a slow start (a busy machine) cannot leave nothing measured.
+	measuring sync.Once
+	bound     *time.Timer // set under measuring
+	stopSend  func()
 }
 
 func runPoint(ctx context.Context, cfg *Config, p Point, tag string) (RunResult, error) {
@@ -115,12 +120,9 @@ func runPoint(ctx context.Context, cfg *Config, p Point, tag string) (RunResult,
 	// already sent are still awaited (unless ctx ended).
 	sendCtx, stopSending := context.WithCancel(ctx)
 	defer stopSending()
-	pt.stop = sendCtx.Done()
+	pt.stop, pt.stopSend = sendCtx.Done(), stopSending
 	pt.start = time.Now()
 	pt.warmNs = cfg.Warmup
-	if cfg.Duration > 0 {
-		defer time.AfterFunc(cfg.Warmup+cfg.Duration, stopSending).Stop()
-	}
 	prog := startProgress(cfg, tag+" "+p.Name(), runs)
 
 	var wg sync.WaitGroup
@@ -131,6 +133,9 @@ func runPoint(ctx context.Context, cfg *Config, p Point, tag string) (RunResult,
 		})
 	}
 	wg.Wait()
+	if pt.bound != nil {
+		pt.bound.Stop()
+	}
 
 	// Drain: every session's stream ends once its tasks are answered or
 	// dead-lettered.
@@ -300,6 +305,9 @@ func (pt *point) send(ctx context.Context, r *sessionRun, i int) {
 		}
 		if measured > 0 && r.firstMeasured < 0 {
 			r.firstMeasured = at
+			if pt.cfg.Duration > 0 {
+				pt.measuring.Do(func() { pt.bound = time.AfterFunc(pt.cfg.Duration, pt.stopSend) })
+			}
 		}
 		r.measuredSent += measured
 		r.sent.Add(int64(len(tasks)))

@@ -7,10 +7,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bojand/ghz/runner"
 	"golang.org/x/perf/benchfmt"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -51,7 +53,8 @@ type UnaryConfig struct {
 	Connections int
 	// Total is the number of measured calls per point, after WarmupCalls
 	// that are made but not recorded; Duration, when set, bounds the
-	// point in time instead.
+	// point in time instead, from the start of the first measured call
+	// (the calls under way then finish and count).
 	Total       int
 	WarmupCalls int
 	Duration    time.Duration
@@ -248,7 +251,12 @@ func runUnaryPoint(ctx context.Context, cfg *UnaryConfig, p UnaryPoint) (UnaryRe
 		data = fmt.Sprintf(`{"session_id": %q, "update_level": 1}`, sid)
 	}
 
-	opts, err := cfg.ghzOptions(p, data)
+	// The measured calls begin once the connections are up and the
+	// warm-up calls have started: Duration counts from then, so that a
+	// slow start (a loaded machine) shortens nothing that is measured.
+	measuring := make(chan struct{})
+	var measuringOnce sync.Once
+	opts, err := cfg.ghzOptions(p, data, func() { measuringOnce.Do(func() { close(measuring) }) })
 	if err != nil {
 		return UnaryResult{}, err
 	}
@@ -275,6 +283,14 @@ func runUnaryPoint(ctx context.Context, cfg *UnaryConfig, p UnaryPoint) (UnaryRe
 	go func() {
 		var timeout <-chan time.Time
 		if cfg.Duration > 0 {
+			select {
+			case <-measuring:
+			case <-ctx.Done():
+				stop(runner.ReasonCancel)
+				return
+			case <-done:
+				return
+			}
 			t := time.NewTimer(cfg.Duration)
 			defer t.Stop()
 			timeout = t.C
@@ -299,7 +315,9 @@ func runUnaryPoint(ctx context.Context, cfg *UnaryConfig, p UnaryPoint) (UnaryRe
 	return unaryResult(p, gr), nil
 }
 
-func (c *UnaryConfig) ghzOptions(p UnaryPoint, data string) ([]runner.Option, error) {
+// ghzOptions returns the options of point p; measuring is called as each
+// call after the warm-up starts.
+func (c *UnaryConfig) ghzOptions(p UnaryPoint, data string, measuring func()) ([]runner.Option, error) {
 	opts := []runner.Option{
 		runner.WithConcurrency(uint(p.Concurrency)),
 		runner.WithConnections(uint(min(c.Connections, p.Concurrency))),
@@ -321,10 +339,18 @@ func (c *UnaryConfig) ghzOptions(p UnaryPoint, data string) ([]runner.Option, er
 	if c.TLS {
 		opts = append(opts, runner.WithRootCertificate(c.CACert), runner.WithCertificate(c.CertFile, c.KeyFile))
 	}
+	md := metadata.MD{}
 	if c.APIKey != "" {
-		md := map[string]string{"api_key": c.APIKey}
-		opts = append(opts, runner.WithMetadata(md), runner.WithReflectionMetadata(md))
+		md.Set("api_key", c.APIKey)
+		opts = append(opts, runner.WithReflectionMetadata(map[string]string{"api_key": c.APIKey}))
 	}
+	var started atomic.Int64
+	opts = append(opts, runner.WithMetadataProvider(func(*runner.CallData) (*metadata.MD, error) {
+		if started.Add(1) > int64(c.WarmupCalls) {
+			measuring()
+		}
+		return &md, nil // only read by gRPC
+	}))
 	if !c.Reflection {
 		set, err := protoset()
 		if err != nil {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make bench: runs the lab's benchmark suites and writes
 # results/<date>_<commit>[-dirty]/ with env.txt, the raw Go benchmark text of
-# each suite, benchstat reports comparing the kinds, and plots.
+# each suite, benchstat reports comparing the kinds, markdown tables of
+# medians, and plots.
 #
 #   COUNT=10     passes. Each pass runs every suite once (-count=1), so that a
 #                slow spell of a noisy machine hits every kind alike, rather
@@ -41,12 +42,18 @@ BENCHSTAT=golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
 # final rounds that fall short of -benchtime, not the timed part. At 300ms
 # that is about 90 s a pass quiet, so about 200 s a pass in all: 34 minutes
 # with building and reports, and 45 on a machine as busy as the one timed.
+# makespan is BenchmarkMakespan, one round (a fresh system) per row and
+# pass: 15 rows of about 0.75 s of ideal makespan each, about 15 s a pass
+# when dispatch keeps the workers busy, 2.5 minutes at COUNT=10. A dispatch
+# that binds one worker stretches each row by up to its worker count: about
+# 4 minutes a pass.
 SUITES=(
   "queue|./core/queue|BenchmarkQueue|sec/op|300ms"
   "idle|./core/queue|BenchmarkIdle|cpu%|200x"
   "scheduler|./core/scheduler|BenchmarkSchedule|sec/op|300ms"
   "e2e|./bench|BenchmarkE2EMatrix|tasks/s|300ms"
   "cache|./bench|BenchmarkCache|p50-ns|"
+  "makespan|./bench|BenchmarkMakespan|efficiency|1x"
 )
 # Reports: suite | file | benchstat arguments, |-separated. The first of a
 # suite is its end summary. In e2e every row's name holds impl, policy
@@ -65,6 +72,12 @@ REPORTS=(
   "e2e|e2e-by-shared.txt|-filter|(/impl:relay OR /impl:priority) (/policy:priority OR /policy:none) ((/workers:4 /payload:64 (/batch:1 OR /batch:100)) OR (/workers:64 /batch:100 /payload:4096) OR /inflight:1)|-col|/shared@(off on)"
   "cache|cache-by-kind.txt|-col|/kind"
 )
+# Tables: suite | file | cmd/benchplot -kind table flags: a markdown table
+# of medians per row, the first metric with its min and max. A suite with a
+# table shows it in the end summary.
+TABLES=(
+  "makespan|makespan.md|-metric efficiency,makespan-s,ideal-s,workers-used -x task,workers,send"
+)
 # Plots: suite | file | title | cmd/benchplot flags. Every e2e plot but the
 # ratio's keeps the relay as a series.
 PLOTS=(
@@ -78,6 +91,7 @@ PLOTS=(
   "e2e|e2e-ratio.png|End to end under load: queue manager tasks/s over the relay's of the same shape|-kind point -metric tasks/s -ratio impl=relay -ratio-by shared,workers,batch,payload,inflight -x workers,batch -series impl,policy -panel payload,shared -filter inflight!=1"
   "e2e|e2e-idle-latency.png|End to end, one batch in flight: p50 task latency (ns)|-kind bar -metric p50-ns -x impl -series policy -panel shared -filter inflight=1"
   "cache|cache-p50.png|Shared data: p50 latency (ns) of a Get by payload size|-metric p50-ns -x size -series kind -logy"
+  "makespan|makespan-efficiency.png|Makespan efficiency by task duration and workers (1 = every slot busy)|-kind bar -metric efficiency -x task -series workers -panel send -ref 1"
 )
 
 die() {
@@ -222,6 +236,13 @@ for r in "${REPORTS[@]}"; do
   active_suite "${f[0]}" || continue
   go run "$BENCHSTAT" "${f[@]:2}" "$out/${f[0]}.txt" >"$out/${f[1]}"
 done
+for t in "${TABLES[@]}"; do
+  IFS='|' read -r name file flags <<<"$t"
+  active_suite "$name" && [[ -s $out/$name.txt ]] || continue
+  read -ra fl <<<"$flags"
+  "$tmp/benchplot" -kind table -in "$out/$name.txt" -out "$out/$file" "${fl[@]}" ||
+    echo "bench: table $file failed; the raw results are complete" >&2
+done
 for p in "${PLOTS[@]}"; do
   IFS='|' read -r name file title flags <<<"$p"
   active_suite "$name" && [[ -s $out/$name.txt ]] || continue
@@ -264,6 +285,12 @@ echo >&2
 echo "bench: $done results in $(clock $((SECONDS - start))) written to $out/" >&2
 for s in "${active[@]}"; do
   IFS='|' read -r name _ _ unit _ <<<"$s"
+  for t in "${TABLES[@]}"; do
+    IFS='|' read -r tname file _ <<<"$t"
+    [[ $tname == "$name" && -s $out/$file ]] || continue
+    echo "  $name, $unit (median of $COUNT), $file:" >&2
+    sed 's/^/    /' "$out/$file" >&2
+  done
   for r in "${REPORTS[@]}"; do
     [[ ${r%%|*} == "$name" ]] || continue
     IFS='|' read -r _ file _ <<<"$r"

@@ -13,10 +13,27 @@
 #                 tasks/s ratio ranged 0.78x-0.99x between unchanged runs.
 #                 p99 ratios get only their floor: two A/A runs saw the
 #                 loaded one at 1.00x and 1.51x.
+#   (d) makespan  HEAD's median makespan efficiency (ideal over measured
+#                 makespan, bench/BenchmarkMakespan) of 10 ms tasks on 16
+#                 workers of 2 slots, sent with the client SDK's defaults,
+#                 against an absolute floor, 0.75: whether dispatch keeps
+#                 every worker busy, which the echo rows cannot see.
 #
 # Rows: BenchmarkE2E impl=relay and impl=priority at workers=4 batch=100
 # payload=64 inflight=64 (loaded) and workers=1 batch=1 inflight=1 (idle).
 # (b) and (c) gate the priority rows; the relay rows are the yardstick.
+# BenchmarkMakespan task=10ms/workers=16/send=sdk, one round (a fresh
+# system, 2,400 tasks, 0.75 s of ideal makespan) per gate round, HEAD only.
+#
+# Why that makespan row and floor. Its tasks sleep, so a busy machine slows
+# the dispatch around them but not the tasks: 32 slots of 10 ms are 3,200
+# tasks/s, well under 1% of what the queue manager moves on 2 cores, and
+# 10 ms is long enough that timer slack (tens of microseconds) does not
+# count. A dispatch that keeps the workers busy measures about 0.9 on a
+# quiet machine; 0.75 leaves a quarter of a second per round for binding
+# 16 workers and a loaded scheduler, and the median of the rounds ignores a
+# slow one. A dispatch that leaves half the workers idle scores 0.5 at
+# best, one worker alone 1/16: they fail with a wide margin.
 #
 #   GATE_BASE=     the base revision. Default: git merge-base HEAD origin/main
 #                  when that differs from HEAD, else HEAD~1. Empty after
@@ -27,6 +44,11 @@
 #   GATE_ROUNDS=10 interleaved rounds (each binary -count 1 per round).
 #   GATE_OUT=      where raw results go (default: a fresh temp directory,
 #                  kept and printed).
+#   GATE_MAKESPAN_JUDGE=1  1, the default: (d) fails the gate below the
+#                  floor (dispatch before work stealing scored about 0.15,
+#                  after it 0.83-0.95 on a loaded 2-core machine). 0: (d) is
+#                  measured and printed as "info", never failing.
+#   GATE_MAKESPAN_FLOOR=0.75  (d)'s floor.
 #
 #   scripts/gate.sh baseline   refreshes results/baseline/ (make gate-baseline)
 set -euo pipefail
@@ -49,6 +71,9 @@ SHAPES=(
 # slower machine, not for a queue manager at half the relay's speed.
 FLOORS=(-min-tasks 0.5 -max-p50 2.0 -max-p99 2.0)
 BASELINE_MARGIN=0.35
+MAKESPAN_ROW=task=10ms/workers=16/send=sdk
+MAKESPAN_FLOOR=${GATE_MAKESPAN_FLOOR:-0.75}
+MAKESPAN_JUDGE=${GATE_MAKESPAN_JUDGE:-1}
 
 mode=${1:-gate}
 die() {
@@ -57,6 +82,7 @@ die() {
 }
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "GATE_ROUNDS=$ROUNDS: want a positive integer"
 [[ $mode == gate || $mode == baseline ]] || die "unknown mode $mode: want gate or baseline"
+[[ $MAKESPAN_JUDGE == 0 || $MAKESPAN_JUDGE == 1 ]] || die "GATE_MAKESPAN_JUDGE=$MAKESPAN_JUDGE: want 0 or 1"
 start=$SECONDS
 
 out=${GATE_OUT:-$(mktemp -d "${TMPDIR:-/tmp}/gate.XXXXXX")}
@@ -66,7 +92,9 @@ src=$(mktemp -d "${TMPDIR:-/tmp}/gate-src.XXXXXX")
 trap 'rm -rf "$src"' EXIT
 
 # build rev dest: a test binary of ./bench at rev, or of the working tree
-# when rev is empty. git archive leaves the repository's state alone.
+# when rev is empty. git archive leaves the repository's state alone. Both
+# carry the planted-regression hook (build tag gateinject,
+# services/queuemanager/inject.go), which production builds lack.
 build() {
   local dir=.
   if [[ -n $1 ]]; then
@@ -74,7 +102,7 @@ build() {
     mkdir -p "$dir"
     git archive "$1" | tar -x -C "$dir"
   fi
-  (cd "$dir" && go test -c -o "$2" ./bench)
+  (cd "$dir" && go test -tags gateinject -c -o "$2" ./bench)
 }
 
 base=""
@@ -102,7 +130,11 @@ if [[ -n $base ]]; then
 fi
 read -ra headenv <<<"${GATE_HEAD_ENV:-}"
 
-# run which: one pass of every shape, appended to $out/which.txt. The
+# anchored pattern: a/b/c as ^a$/^b$/^c$, each level matched whole.
+anchored() { echo "^${1//\//\$/^}\$"; }
+
+# run which: one pass of every shape, appended to $out/which.txt, and for
+# head in gate mode one makespan round, appended to $out/makespan.txt. The
 # binaries run in bench/, as go test would run them.
 run() {
   local bin=$src/$1.test envs=() s shape benchtime
@@ -110,12 +142,17 @@ run() {
   for s in "${SHAPES[@]}"; do
     IFS='|' read -r shape benchtime <<<"$s"
     (cd bench && env "${envs[@]}" "$bin" -test.run '^$' -test.count 1 -test.benchmem \
-      -test.bench "^BenchmarkE2E\$/^impl=(relay|$QM)\$/^${shape//\//\$/^}\$" \
+      -test.bench "^BenchmarkE2E\$/^impl=(relay|$QM)\$/$(anchored "$shape")" \
       -test.benchtime "$benchtime" -test.timeout 10m) >>"$out/$1.txt" ||
       die "$1 benchmark failed; its output is in $out/$1.txt"
   done
+  if [[ $1 == head && $mode == gate ]]; then
+    (cd bench && env "${envs[@]}" "$bin" -test.run '^$' -test.count 1 -test.benchmem \
+      -test.bench "$(anchored "BenchmarkMakespan/$MAKESPAN_ROW")" -test.benchtime 1x -test.timeout 10m) \
+      >>"$out/makespan.txt" || die "head makespan benchmark failed; its output is in $out/makespan.txt"
+  fi
 }
-rm -f "$out/base.txt" "$out/head.txt"
+rm -f "$out/base.txt" "$out/head.txt" "$out/makespan.txt"
 for ((r = 1; r <= ROUNDS; r++)); do
   # Alternate who goes first, so that neither always runs on a warmer or
   # cooler machine.
@@ -163,6 +200,15 @@ if [[ -s results/baseline/gate.txt ]]; then
 else
   echo "gate: (c) skipped: no results/baseline/gate.txt (make gate-baseline)" >&2
 fi
+judge=false
+if ((MAKESPAN_JUDGE)); then
+  judge=true
+  echo "gate: (d) makespan efficiency, floor $MAKESPAN_FLOOR" >&2
+else
+  echo "gate: (d) makespan efficiency, reported only (GATE_MAKESPAN_JUDGE=1 judges it against $MAKESPAN_FLOOR)" >&2
+fi
+"$src/gatecheck" makespan -in "$out/makespan.txt" -row "$MAKESPAN_ROW" -floor "$MAKESPAN_FLOOR" -judge="$judge" ||
+  failed=true
 
 if $failed; then
   echo "gate: FAIL in $((SECONDS - start))s; raw results and benchstat tables in $out" >&2

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Proves make gate works, in about 4 minutes on 2 cores (not part of go test):
+# Proves make gate works, in about 4 minutes on 2 cores, plus the makespan
+# row: 10 rounds of about 1 s per gate run, 6 s before dispatch spreads work
+# over the workers (not part of go test):
 #
 #   1. planted regression: head's queue manager sleeps 200us before each
 #      batch it sends a worker (ALPCRUN_GATE_INJECT_DELAY, read by

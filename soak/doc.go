@@ -18,17 +18,18 @@
 // line per Config.Interval gives tasks/s, p99 and the queue manager's RSS
 // (as is, no forced GC).
 //
-// Memory is judged on two readings taken in the same state: the load
-// pauses after the first Config.Warmup of the run until every task sent is
+// Memory is judged on two readings taken in the same state: the load pauses
+// after the first Config.Warmup of the run until every task sent is
 // answered, and the queue manager's RSS is read after two full GCs (the
 // second, debug.FreeOSMemory, also drops sync.Pool caches and hands free
 // pages back to the OS); the same is done once the load has ended. Without
 // the pause the reading would measure the backlog of that instant, and
-// without the GCs pooled buffers and pages the runtime has not yet
-// returned. Heap profiles taken at both readings are written next to the
-// plot, so that growth can be traced. The run fails when the end reading exceeds the warm-up
-// one by more than Config.Tolerance (shrinking is fine), when a result is
-// lost or duplicated, on dead letters, or on any worker or session error.
+// without the GCs pooled buffers and pages the runtime has not yet returned.
+// Heap profiles taken at both readings are written next to the plot, so that
+// growth can be traced. The run fails when the end reading exceeds the
+// warm-up one by more than Config.Tolerance (shrinking is fine), when a
+// result is lost or duplicated, on dead letters, or on any worker or session
+// error.
 //
 // # Scale (RunScale)
 //

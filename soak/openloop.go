@@ -208,8 +208,8 @@ func (p *pool) retire() {
 }
 
 // churn registers a new worker and retires the oldest every period until
-// ctx ends.
-func (p *pool) churn(ctx context.Context, period time.Duration) {
+// ctx ends; it closes first after the first time.
+func (p *pool) churn(ctx context.Context, period time.Duration, first chan<- struct{}) {
 	t := time.NewTicker(period)
 	defer t.Stop()
 	for {
@@ -217,6 +217,10 @@ func (p *pool) churn(ctx context.Context, period time.Duration) {
 		case <-t.C:
 			p.add(ctx)
 			p.retire()
+			if first != nil {
+				close(first)
+				first = nil
+			}
 		case <-ctx.Done():
 			return
 		}

@@ -181,10 +181,10 @@ func Run(ctx context.Context, qm *QM, cfg Config) (*Report, error) {
 		pool.add(ctx)
 	}
 	churnCtx, stopChurn := context.WithCancel(ctx)
-	churned := make(chan struct{})
+	churned, firstChurn := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(churned)
-		pool.churn(churnCtx, cfg.Churn)
+		pool.churn(churnCtx, cfg.Churn, firstChurn)
 	}()
 	defer func() { stopChurn(); <-churned }()
 
@@ -196,6 +196,15 @@ func Run(ctx context.Context, qm *QM, cfg Config) (*Report, error) {
 	progress(cfg.Progress, "soak: max %.0f tasks/s; open loop at %.0f tasks/s for %v", rep.MaxRate, rep.Rate, cfg.Duration)
 	if err := openLoop(ctx, qm, c, cfg, rep); err != nil {
 		return nil, err
+	}
+	// A run at least Churn long replaces a worker at least once, however
+	// late the churning goroutine got to run.
+	if cfg.Duration >= cfg.Churn {
+		select {
+		case <-firstChurn:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
 	stopChurn()
 	<-churned
@@ -356,7 +365,9 @@ func finish(ctx context.Context, s *client.Session) (int64, error) {
 }
 
 // probe runs a closed loop of cfg.Window tasks in flight for cfg.Probe and
-// returns the throughput after its first fifth.
+// returns the throughput after its first fifth, counting the results of
+// every task sent by then: at least the one sent as counting began, so
+// that a machine that stalls still measures something.
 func probe(ctx context.Context, c *client.Client, cfg Config) (float64, error) {
 	t := newTracker(0, cfg.Window)
 	s, err := openSession(ctx, c, "soak-probe", t)
@@ -368,7 +379,7 @@ func probe(ctx context.Context, c *client.Client, cfg Config) (float64, error) {
 	warm, end := begin.Add(cfg.Probe/5), begin.Add(cfg.Probe)
 	var counted time.Time // when the warm-up ended and counting began
 	var seq int64
-	for now := begin; now.Before(end); now = time.Now() {
+	for now := begin; now.Before(end) || counted.IsZero(); now = time.Now() {
 		if counted.IsZero() && now.After(warm) {
 			t.cut()
 			counted = now
@@ -382,6 +393,9 @@ func probe(ctx context.Context, c *client.Client, cfg Config) (float64, error) {
 			return 0, err
 		}
 		seq++
+	}
+	if err := t.waitReceived(ctx, seq); err != nil {
+		return 0, err
 	}
 	n, _, _ := t.cut()
 	rate := float64(n) / time.Since(counted).Seconds()

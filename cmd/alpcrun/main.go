@@ -41,6 +41,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/alpcrun/alpcrun/internal/cli"
 	"github.com/alpcrun/alpcrun/internal/version"
 	"github.com/alpcrun/alpcrun/services/allinone"
 )
@@ -60,7 +61,7 @@ func main() {
 		os.Exit(130)
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "alpcrun:", err)
+		cli.Fail(os.Stderr, "alpcrun", err)
 		os.Exit(1)
 	}
 }
@@ -103,7 +104,7 @@ func up(ctx context.Context, args []string) error {
 	go func() { done <- allinone.Up(ctx, cfg, ready) }()
 	select {
 	case a := <-ready:
-		fmt.Fprintf(os.Stderr, "alpcrun up: queue manager %s, central cache %s, node cache %s, %d workers (task slots per worker: %d) running %s\n",
+		fmt.Fprintf(os.Stderr, "alpcrun up: queue manager %s, central cache %s, node cache %s, %d workers (task slots per worker: %d) running the task catalog, %s by default\n",
 			a.QueueManager, a.CentralCache, a.NodeCache, cfg.Workers, cfg.Concurrency, cfg.Task)
 		if a.Dashboard != "" {
 			fmt.Fprintf(os.Stderr, "alpcrun up: dashboard http://%s/ (metrics at /metrics)\n", a.Dashboard)

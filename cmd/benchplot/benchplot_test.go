@@ -261,7 +261,11 @@ func TestRender(t *testing.T) {
 	for _, tc := range cases {
 		g, _ := group(read(t, tc.metric, nil), tc.s)
 		out := filepath.Join(dir, tc.out)
-		c := chart{kind: tc.kind, title: tc.out, metric: tc.metric, xLabel: "x", seriesKey: strings.Join(tc.s.Series, "/"), logY: tc.logY, ratio: tc.kind == "point"}
+		c := chart{kind: tc.kind, title: tc.out, metric: tc.metric, xLabel: "x", seriesKey: strings.Join(tc.s.Series, "/"), logY: tc.logY}
+		if tc.kind == "point" {
+			one := 1.0
+			c.ref = &one
+		}
 		if err := render(g, c, out); err != nil {
 			t.Fatalf("%s: %v", tc.out, err)
 		}
@@ -307,5 +311,71 @@ func TestLogTicks(t *testing.T) {
 	}
 	if labels < 2 {
 		t.Errorf("over 120..180 got %d labels, want the linear fallback's (at least 2)", labels)
+	}
+}
+
+// makespanSample is two passes of a makespan suite; the second lacks a
+// row, and one line lacks workers-used.
+const makespanSample = `BenchmarkMakespan/task=10ms/workers=16/send=sdk-2     	 1	 1000 ns/op	 0.9 efficiency	 0.83 makespan-s	 16 workers-used
+BenchmarkMakespan/task=10ms/workers=16/send=onebatch-2	 1	 1000 ns/op	 0.5 efficiency	 1.5 makespan-s
+BenchmarkMakespan/task=1ms/workers=4/send=sdk-2       	 1	 1000 ns/op	 0.7 efficiency	 1.07 makespan-s	 4 workers-used
+BenchmarkMakespan/task=10ms/workers=16/send=sdk-2     	 1	 1000 ns/op	 0.8 efficiency	 0.94 makespan-s	 15 workers-used
+BenchmarkMakespan/task=10ms/workers=16/send=onebatch-2	 1	 1000 ns/op	 0.7 efficiency	 1.07 makespan-s
+`
+
+// TestTable writes the makespan table as scripts/bench.sh does: rows in
+// run order, medians, the first metric's range, "-" for a missing metric.
+func TestTable(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "makespan.txt")
+	if err := os.WriteFile(in, []byte(makespanSample), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o := options{in: in, out: filepath.Join(dir, "makespan.md"), kind: "table", title: "Makespan",
+		metric: "efficiency,makespan-s,workers-used", spec: spec{X: []string{"task", "workers", "send"}}}
+	if err := o.validate(); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(o); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(o.out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `Makespan
+
+| task | workers | send | efficiency (min-max) | makespan-s | workers-used | runs |
+| --- | --- | --- | --- | --- | --- | --- |
+| 10ms | 16 | sdk | 0.85 (0.8-0.9) | 0.885 | 15.5 | 2 |
+| 10ms | 16 | onebatch | 0.6 (0.5-0.7) | 1.29 | - | 2 |
+| 1ms | 4 | sdk | 0.7 (0.7-0.7) | 1.07 | 4 | 1 |
+`
+	if string(got) != want {
+		t.Errorf("table:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+func TestValidateKinds(t *testing.T) {
+	one := 1.0
+	x := spec{X: []string{"task"}}
+	for _, o := range []options{
+		{out: "t.png", kind: "table", metric: "efficiency", spec: x},
+		{out: "t.md", kind: "table", metric: "efficiency", spec: spec{X: []string{"task"}, Series: []string{"workers"}}},
+		{out: "t.md", kind: "table", metric: "efficiency", spec: x, ref: &one},
+		{out: "t.png", kind: "bar", metric: "efficiency,makespan-s", spec: x},
+		{out: "t.md", kind: "bar", metric: "efficiency", spec: x},
+	} {
+		if o.validate() == nil {
+			t.Errorf("%+v: want a validation error", o)
+		}
+	}
+	for _, bad := range []string{"x", "NaN", "Inf"} {
+		if _, err := parseRef(bad); err == nil {
+			t.Errorf("parseRef(%q): want an error", bad)
+		}
+	}
+	if r, err := parseRef("0.75"); err != nil || *r != 0.75 {
+		t.Errorf("parseRef(0.75) = %v, %v", r, err)
 	}
 }

@@ -25,7 +25,7 @@ type chart struct {
 	kind, title, metric, xLabel string
 	seriesKey                   string
 	logY                        bool
-	ratio                       bool // values are ratios: mark 1
+	ref                         *float64 // a dashed line at this y; nil: none
 }
 
 // Figure geometry. Panels are laid out in a near-square grid, with one
@@ -190,17 +190,17 @@ func panelPlot(g grid, panel string, c chart) *plot.Plot {
 		eb.CapWidth = vg.Points(4)
 		p.Add(eb)
 	}
-	if c.ratio {
-		p.Add(unitLine(len(g.X)))
+	if c.ref != nil {
+		p.Add(refLine(len(g.X), *c.ref))
 	}
 	padY(p, c.logY)
 	return p
 }
 
-// unitLine is a dashed line at y=1 across n categories: where a ratio
-// breaks even.
-func unitLine(n int) *plotter.Line {
-	l, err := plotter.NewLine(plotter.XYs{{X: -0.5, Y: 1}, {X: float64(n) - 0.5, Y: 1}})
+// refLine is a dashed line at y across n categories: where a ratio breaks
+// even, or an efficiency is perfect.
+func refLine(n int, y float64) *plotter.Line {
+	l, err := plotter.NewLine(plotter.XYs{{X: -0.5, Y: y}, {X: float64(n) - 0.5, Y: y}})
 	if err != nil {
 		panic(err) // constant, finite points
 	}

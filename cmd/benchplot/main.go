@@ -1,4 +1,5 @@
-// Command benchplot draws Go benchmark results as a PNG or SVG chart.
+// Command benchplot draws Go benchmark results as a PNG or SVG chart, or
+// writes their medians as a markdown table.
 //
 // It reads the Go benchmark format (as written by go test -bench), takes the
 // key=value segments of each benchmark name as dimensions, and plots the
@@ -9,11 +10,19 @@
 //	benchplot -in idle.txt -out idle.png -kind bar -metric cpu% -x impl
 //	benchplot -in e2e.txt -out ratio.png -kind point -metric tasks/s \
 //	    -ratio impl=relay -ratio-by workers,batch,payload -x workers,batch -series impl
+//	benchplot -in makespan.txt -out makespan.md -kind table \
+//	    -metric efficiency,makespan-s -x task,workers,send
 //
-// -ratio plots each result over its reference, the median of the results
-// with the -ratio key=value that share the -ratio-by keys' values; the
-// reference results themselves are not drawn. -filter applies first, so it
-// must keep the references.
+// -kind table writes a markdown table instead of a chart: a row per
+// distinct tuple of the -x keys, in the order the benchmark ran them, and
+// per metric of the comma-separated -metric the median of the row's runs
+// (the first metric with its min and max).
+//
+// -ref draws a dashed horizontal line, such as the 1 of a perfect
+// efficiency. -ratio plots each result over its reference, the median of
+// the results with the -ratio key=value that share the -ratio-by keys'
+// values; the reference results themselves are not drawn. -filter applies
+// first, so it must keep the references.
 //
 // Besides the name's keys, ".name" is the base name without "Benchmark",
 // "gomaxprocs" is the -N suffix, and the file's configuration lines (goos,
@@ -23,7 +32,9 @@ package main
 import (
 	"flag"
 	"fmt"
+	"math"
 	"os"
+	"strconv"
 
 	"github.com/alpcrun/alpcrun/internal/version"
 )
@@ -43,12 +54,16 @@ func main() {
 	ratioBy := flag.String("ratio-by", "", "name `keys` a result shares with its -ratio reference, comma-separated")
 	flag.StringVar(&o.title, "title", "", "figure title (default: the metric)")
 	flag.BoolVar(&o.logY, "logy", false, "logarithmic y axis")
+	ref := flag.String("ref", "", "draw a dashed line at `y`, e.g. 1 where an efficiency is perfect (-ratio draws one at 1)")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fail(fmt.Errorf("benchplot: unexpected arguments %q", flag.Args()))
 	}
 	o.spec = spec{X: splitList(*x), Series: splitList(*series), Panel: splitList(*panel)}
 	var err error
+	if o.ref, err = parseRef(*ref); err != nil {
+		fail(err)
+	}
 	if o.filter, err = parseFilter(*filter); err != nil {
 		fail(err)
 	}
@@ -61,6 +76,18 @@ func main() {
 	if err := run(o); err != nil {
 		fail(err)
 	}
+}
+
+// parseRef parses -ref: a finite number, or nil (no line) when empty.
+func parseRef(s string) (*float64, error) {
+	if s == "" {
+		return nil, nil
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+		return nil, fmt.Errorf("benchplot: -ref %q: want a finite number", s)
+	}
+	return &v, nil
 }
 
 func fail(err error) {

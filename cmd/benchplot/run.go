@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,20 +17,34 @@ type options struct {
 	filter                       []cond
 	ratio                        *ratio // nil: plot the metric itself
 	logY                         bool
+	ref                          *float64 // a dashed line at this y; nil: none
 }
 
 func (o options) validate() error {
 	var errs []error
-	if o.out == "" {
+	ext := strings.ToLower(filepath.Ext(o.out))
+	switch {
+	case o.out == "":
 		errs = append(errs, errors.New("benchplot: -out is required"))
-	} else if ext := strings.ToLower(filepath.Ext(o.out)); ext != ".png" && ext != ".svg" {
+	case o.kind == "table" && ext != ".md":
+		errs = append(errs, fmt.Errorf("benchplot: -out %q: want a .md file for -kind table", o.out))
+	case o.kind != "table" && ext != ".png" && ext != ".svg":
 		errs = append(errs, fmt.Errorf("benchplot: -out %q: want a .png or .svg file", o.out))
 	}
 	if len(o.spec.X) == 0 {
 		errs = append(errs, errors.New("benchplot: -x is required"))
 	}
-	if o.kind != "line" && o.kind != "point" && o.kind != "bar" {
-		errs = append(errs, fmt.Errorf("benchplot: -kind %q: want line, point or bar", o.kind))
+	switch o.kind {
+	case "line", "point", "bar":
+		if strings.Contains(o.metric, ",") {
+			errs = append(errs, fmt.Errorf("benchplot: -metric %q: a chart plots one metric; a table takes several", o.metric))
+		}
+	case "table":
+		if len(o.spec.Series)+len(o.spec.Panel) > 0 || o.ratio != nil || o.logY || o.ref != nil {
+			errs = append(errs, errors.New("benchplot: -kind table takes -x, -metric and -filter only"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("benchplot: -kind %q: want line, point, bar or table", o.kind))
 	}
 	if o.logY && o.kind == "bar" {
 		errs = append(errs, errors.New("benchplot: -logy does not suit bars, which start at 0"))
@@ -40,16 +56,24 @@ func (o options) validate() error {
 }
 
 func run(o options) error {
-	in, name := os.Stdin, "stdin"
+	var (
+		data []byte
+		err  error
+	)
+	name := "stdin"
 	if o.in != "" {
-		f, err := os.Open(o.in)
-		if err != nil {
-			return fmt.Errorf("benchplot: %w", err)
-		}
-		defer f.Close()
-		in, name = f, o.in
+		data, err = os.ReadFile(o.in)
+		name = o.in
+	} else {
+		data, err = io.ReadAll(os.Stdin)
 	}
-	pts, bad, err := readPoints(in, name, o.metric, o.filter)
+	if err != nil {
+		return fmt.Errorf("benchplot: %w", err)
+	}
+	if o.kind == "table" {
+		return writeTable(o, data, name)
+	}
+	pts, bad, err := readPoints(bytes.NewReader(data), name, o.metric, o.filter)
 	if err != nil {
 		return err
 	}
@@ -65,6 +89,10 @@ func run(o options) error {
 				name, missing, o.ratio.Key, o.ratio.Value, o.ratio.By)
 		}
 		metric += " ÷ " + o.ratio.Key + "=" + o.ratio.Value
+		if o.ref == nil {
+			one := 1.0
+			o.ref = &one
+		}
 	}
 	g, skipped := group(pts, o.spec)
 	if skipped > 0 {
@@ -78,8 +106,26 @@ func run(o options) error {
 		title = metric
 	}
 	return render(g, chart{
-		kind: o.kind, title: title, metric: metric, ratio: o.ratio != nil,
+		kind: o.kind, title: title, metric: metric,
 		xLabel:    strings.Join(o.spec.X, " x "),
-		seriesKey: strings.Join(o.spec.Series, "/"), logY: o.logY,
+		seriesKey: strings.Join(o.spec.Series, "/"), logY: o.logY, ref: o.ref,
 	}, o.out)
+}
+
+// writeTable writes the -kind table of data to o.out, under -title.
+func writeTable(o options, data []byte, name string) error {
+	t, skipped, err := table(data, name, splitList(o.metric), o.spec.X, o.filter)
+	if err != nil {
+		return err
+	}
+	if skipped > 0 {
+		fmt.Fprintf(os.Stderr, "benchplot: %s: skipped %d results lacking a key of -x\n", name, skipped)
+	}
+	if o.title != "" {
+		t = o.title + "\n\n" + t
+	}
+	if err := os.WriteFile(o.out, []byte(t), 0o644); err != nil {
+		return fmt.Errorf("benchplot: %w", err)
+	}
+	return nil
 }

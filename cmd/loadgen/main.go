@@ -32,14 +32,16 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/alpcrun/alpcrun/internal/cli"
 	"github.com/alpcrun/alpcrun/internal/version"
 	"github.com/alpcrun/alpcrun/loadgen"
+	"github.com/alpcrun/alpcrun/services/sdk"
 )
 
 func main() {
 	version.Handle("loadgen", os.Args[1:])
 	if err := run(os.Args[1:]); err != nil && !errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		cli.Fail(os.Stderr, "loadgen", err)
 		os.Exit(1)
 	}
 }
@@ -52,8 +54,8 @@ type common struct {
 }
 
 func bindCommon(fs *flag.FlagSet, t *loadgen.Target, c *common) {
-	fs.StringVar(&t.QueueManager, "queue-manager", t.QueueManager, "queue manager address (env "+loadgen.EnvQueueManagerAddr+")")
-	fs.StringVar(&t.CentralCache, "central-cache", t.CentralCache, "central cache address, for shared data (env "+loadgen.EnvCentralCacheAddr+")")
+	fs.StringVar(&t.QueueManager, "queue-manager", t.QueueManager, "queue manager address (env "+sdk.EnvQueueManagerAddr+")")
+	fs.StringVar(&t.CentralCache, "central-cache", t.CentralCache, "central cache address, for shared data (env "+sdk.EnvCentralCacheAddr+")")
 	fs.BoolVar(&t.TLS, "tls", false, "dial with TLS")
 	fs.StringVar(&t.CACert, "ca-cert", "", "PEM CA bundle that verifies the servers (default: system roots)")
 	fs.StringVar(&t.CertFile, "cert", "", "client certificate, for mutual TLS")
@@ -111,6 +113,10 @@ func (c *common) finish() (options, error) {
 func parseRun(args []string) (loadgen.Config, options, error) {
 	cfg, c := loadgen.DefaultConfig(), common{}
 	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), "usage: loadgen [flags]          tasks through sessions\n       loadgen unary [flags]    control-plane calls (loadgen unary -h)\n\nflags of loadgen:\n")
+		fs.PrintDefaults()
+	}
 	bindCommon(fs, &cfg.Target, &c)
 	fs.StringVar(&cfg.AppID, "app", cfg.AppID, "application id of the sessions")
 	list(fs, &cfg.Sessions, "sessions", "sessions, each on its own connection (list, default 1)", loadgen.ParseInts)

@@ -12,11 +12,12 @@ import (
 	"time"
 
 	"github.com/alpcrun/alpcrun/loadgen"
+	"github.com/alpcrun/alpcrun/services/sdk"
 )
 
 // TestListFlags: list flags expand to the cartesian product of runs.
 func TestListFlags(t *testing.T) {
-	t.Setenv(loadgen.EnvQueueManagerAddr, "qm:1")
+	t.Setenv(sdk.EnvQueueManagerAddr, "qm:1")
 	cfg, o, err := parseRun([]string{"--batch", "1,10,100", "--sessions", "1,4", "--payload", "64,4Ki",
 		"--inflight", "1000", "--rate", "5000,10000", "--format", "bench", "--label-queue", "lockfree",
 		"--commit", "abc", "--label", "host=x", "--duration", "30s", "--count", "3", "--out", "a.txt"})

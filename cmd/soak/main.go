@@ -10,6 +10,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -17,34 +18,60 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/alpcrun/alpcrun/internal/cli"
 	"github.com/alpcrun/alpcrun/internal/version"
 	"github.com/alpcrun/alpcrun/services/queuemanager"
 	"github.com/alpcrun/alpcrun/soak"
 )
 
+const usage = `usage: soak soak [flags]    steady load with worker churn; RSS must not grow
+       soak scale [flags]   memory per session and worker, scheduler time per event
+       soak qm              the queue manager child the other two start
+       soak CMD -h          flags of CMD
+`
+
 func main() {
 	version.Handle("soak", os.Args[1:])
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: soak soak|scale|qm [flags]")
+		fmt.Fprint(os.Stderr, usage)
 		os.Exit(2)
+	}
+	if cli.IsHelp(os.Args[1]) {
+		fmt.Print(usage)
+		return
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var err error
-	switch os.Args[1] {
+	switch cmd, args := os.Args[1], os.Args[2:]; cmd {
 	case "qm":
-		err = soak.ServeQM(ctx, queuemanager.DefaultOptions(), os.Stdin, os.Stdout)
+		err = runQM(ctx, args)
 	case "soak":
-		err = runSoak(ctx, os.Args[2:])
+		err = runSoak(ctx, args)
 	case "scale":
-		err = runScale(ctx, os.Args[2:])
+		err = runScale(ctx, args)
 	default:
-		err = fmt.Errorf("unknown subcommand %q: want soak, scale or qm", os.Args[1])
+		err = fmt.Errorf("unknown subcommand %q\n%s", cmd, usage)
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "soak:", err)
+		cli.Fail(os.Stderr, "soak", err)
 		os.Exit(1)
 	}
+}
+
+// runQM serves the child's queue manager; it takes no flags but -h.
+func runQM(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("soak qm", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: soak qm\n\nServes a queue manager on free loopback ports for soak and scale, and\nwrites \"qm grpc=ADDR http=ADDR\" to stdout once serving; no flags.")
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	return soak.ServeQM(ctx, queuemanager.DefaultOptions(), os.Stdin, os.Stdout)
 }
 
 // startQM runs this executable's qm subcommand.
@@ -58,7 +85,7 @@ func startQM(ctx context.Context) (*soak.QM, error) {
 
 func runSoak(ctx context.Context, args []string) error {
 	cfg := soak.DefaultConfig()
-	fs := flag.NewFlagSet("soak", flag.ExitOnError)
+	fs := flag.NewFlagSet("soak soak", flag.ContinueOnError)
 	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "open-loop phase")
 	fs.DurationVar(&cfg.Probe, "probe", cfg.Probe, "closed-loop phase measuring the maximum throughput")
 	fs.Float64Var(&cfg.Load, "load", cfg.Load, "open-loop rate as a fraction of the maximum")
@@ -68,7 +95,9 @@ func runSoak(ctx context.Context, args []string) error {
 	fs.IntVar(&cfg.Workers, "workers", cfg.Workers, "workers kept registered")
 	fs.DurationVar(&cfg.Churn, "churn", cfg.Churn, "one worker joins and one leaves this often")
 	out := fs.String("out", "bin/soak", "folder for soak.csv and soak.png")
-	_ = fs.Parse(args)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
 	cfg.Progress = os.Stdout
 
 	qm, err := startQM(ctx)
@@ -95,12 +124,14 @@ func runSoak(ctx context.Context, args []string) error {
 
 func runScale(ctx context.Context, args []string) error {
 	cfg := soak.DefaultScaleConfig()
-	fs := flag.NewFlagSet("scale", flag.ExitOnError)
+	fs := flag.NewFlagSet("soak scale", flag.ContinueOnError)
 	fs.IntVar(&cfg.Sessions, "sessions", cfg.Sessions, "sessions to open")
 	fs.IntVar(&cfg.Workers, "workers", cfg.Workers, "workers to register")
 	fs.IntVar(&cfg.Events, "events", cfg.Events, "scheduler events to time")
 	fs.DurationVar(&cfg.MaxDecisionP99, "max-decision-p99", cfg.MaxDecisionP99, "bound on the scheduler's p99 per event")
-	_ = fs.Parse(args)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
 	cfg.Progress = os.Stdout
 
 	qm, err := startQM(ctx)

@@ -1,8 +1,8 @@
 // Command worker is the example ALPCRUN.CH worker, built on the worker SDK:
-// it registers with the queue manager and runs one kind of task (--task
-// echo, sleep:DURATION or pi; see handlerFor) until SIGINT or SIGTERM,
-// which make it drain: finish the tasks it holds, send their results, and
-// exit.
+// it registers with the queue manager and runs the tasks of package
+// catalog (echo, sleep:DURATION, pi, european: the kind a payload names, else
+// --task) until SIGINT or SIGTERM, which make it drain: finish the tasks it
+// holds, send their results, and exit.
 //
 //	worker --queue-manager localhost:1337 --task pi --concurrency 4
 //
@@ -20,37 +20,31 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
 	"runtime"
 	"syscall"
 
+	"github.com/alpcrun/alpcrun/internal/cli"
 	"github.com/alpcrun/alpcrun/internal/version"
+	"github.com/alpcrun/alpcrun/services/catalog"
+	"github.com/alpcrun/alpcrun/services/sdk"
 	"github.com/alpcrun/alpcrun/services/sdk/worker"
 )
 
 func main() {
 	version.Handle("worker", os.Args[1:])
 	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "worker:", err)
+		cli.Fail(os.Stderr, "worker", err)
 		os.Exit(1)
 	}
 }
 
 func run() error {
-	addr := os.Getenv("METALCORE_QUEUE_MANAGER_ADDR")
-	if addr == "" {
-		addr = "localhost:1337"
-	}
-	flag.StringVar(&addr, "queue-manager", addr, "queue manager address (env METALCORE_QUEUE_MANAGER_ADDR)")
-	cacheAddr := os.Getenv(worker.EnvNodeCacheAddr)
-	if cacheAddr == "" {
-		cacheAddr = worker.DefaultNodeCacheAddr
-	}
-	flag.StringVar(&cacheAddr, "node-cache", cacheAddr, "node cache address, for shared data (env "+worker.EnvNodeCacheAddr+")")
-	task := flag.String("task", "echo", "task to run: echo, sleep:DURATION (e.g. sleep:10ms) or pi")
+	addr := flag.String("queue-manager", sdk.QueueManagerAddr(""), "queue manager address (env "+sdk.EnvQueueManagerAddr+")")
+	cacheAddr := flag.String("node-cache", sdk.NodeCacheAddr(""), "node cache address, for shared data (env "+sdk.EnvNodeCacheAddr+")")
+	task := flag.String("task", "echo", "task run when a payload names no kind: "+catalog.Kinds)
 	concurrency := flag.Int("concurrency", runtime.GOMAXPROCS(0), "tasks run at once")
 	useTLS := flag.Bool("tls", false, "dial the queue manager with TLS")
 	caCert := flag.String("ca-cert", "", "PEM CA bundle that verifies the queue manager (default: system roots)")
@@ -60,16 +54,16 @@ func run() error {
 	fallback := flag.String("central-cache", "", "central cache address to read shared data from while the node cache is unavailable (default: none)")
 	flag.Parse()
 
-	h, err := handlerFor(*task)
+	h, err := catalog.Handler(*task)
 	if err != nil {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	log.Info("worker starting", "queue-manager", addr, "node-cache", cacheAddr, "task", *task, "concurrency", *concurrency)
+	log.Info("worker starting", "queue-manager", *addr, "node-cache", *cacheAddr, "task", *task, "concurrency", *concurrency)
 	opts := []worker.Option{worker.WithConcurrency(*concurrency), worker.WithLogger(log), worker.WithHeartbeat(*heartbeat)}
-	var cacheOpts []worker.NodeCacheOption
+	cacheOpts := []worker.NodeCacheOption{worker.WithDecoder(catalog.Decode)}
 	if *fallback != "" {
 		cacheOpts = append(cacheOpts, worker.WithCentralCacheFallback(*fallback))
 	}
@@ -77,11 +71,11 @@ func run() error {
 		opts = append(opts, worker.WithTLSFiles(*caCert, *certFile, *keyFile))
 		cacheOpts = append(cacheOpts, worker.WithNodeCacheTLSFiles(*caCert, *certFile, *keyFile))
 	}
-	shared, err := worker.NewNodeCache(cacheAddr, cacheOpts...)
+	shared, err := worker.NewNodeCache(*cacheAddr, cacheOpts...)
 	if err != nil {
 		return err
 	}
 	defer shared.Close()
 	opts = append(opts, worker.WithSharedData(shared))
-	return worker.Run(ctx, addr, h, opts...)
+	return worker.Run(ctx, *addr, h, opts...)
 }

@@ -1,6 +1,7 @@
-// Package cache holds the shared data of sessions (SPEC §6), free of any
-// wire format: the authoritative Store of the central cache, and the Node,
-// a byte-bounded LRU with single-flight loading, of the node caches.
+// Package cache holds the shared data of sessions (docs/design.md, Shared
+// data), free of any wire format: the authoritative Store of the central
+// cache, and the Node, a byte-bounded LRU with single-flight loading, of the
+// node caches.
 //
 // An Entry is a session's payload at one update level, valid until it
 // expires. Its Payload is shared by every reader and never modified once

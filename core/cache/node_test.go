@@ -8,12 +8,14 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/alpcrun/alpcrun/internal/servicetest"
 )
 
 // upstream is a Fetch backed by a Store, counting its calls.
 type upstream struct {
 	s     *Store
-	c     *fakeClock
+	c     *servicetest.Clock
 	calls atomic.Int32
 }
 
@@ -26,8 +28,8 @@ func (u *upstream) fetch(_ context.Context, k Key) (Entry, error) {
 	return u.s.Get(k.Session, level)
 }
 
-func newTestNode(capacity int64) (*Node, *upstream, *fakeClock) {
-	c := newClock()
+func newTestNode(capacity int64) (*Node, *upstream, *servicetest.Clock) {
+	c := servicetest.NewClock()
 	u := &upstream{s: NewStore(StoreConfig{MaxTTL: time.Minute, Now: c.Now}), c: c}
 	return NewNode(NodeConfig{Capacity: capacity, Fetch: u.fetch, Now: c.Now}), u, c
 }

@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// Defaults of SPEC §6 and §8.
+// Defaults of docs/design.md, Shared data.
 const (
 	DefaultMaxTTL          = 600 * time.Second
 	DefaultMaxPayload      = 64 << 20

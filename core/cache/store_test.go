@@ -8,26 +8,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/alpcrun/alpcrun/internal/servicetest"
 )
-
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *fakeClock { return &fakeClock{now: time.Unix(1_700_000_000, 0)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 func lvl(v uint32) *uint32 { return &v }
 
@@ -38,12 +21,12 @@ func wantErr(t *testing.T, err, want error) {
 	}
 }
 
-func newTestStore(c *fakeClock) *Store {
+func newTestStore(c *servicetest.Clock) *Store {
 	return NewStore(StoreConfig{MaxTTL: time.Minute, MaxPayload: 16, Now: c.Now})
 }
 
 func TestStoreSetGetUpdateDelete(t *testing.T) {
-	c := newClock()
+	c := servicetest.NewClock()
 	s := newTestStore(c)
 
 	e, err := s.Set(Write{Session: "s", Payload: []byte("v0")})
@@ -100,7 +83,7 @@ func TestStoreSetGetUpdateDelete(t *testing.T) {
 }
 
 func TestStoreLastLevel(t *testing.T) {
-	s := newTestStore(newClock())
+	s := newTestStore(servicetest.NewClock())
 	if _, err := s.Set(Write{Session: "s", Level: lvl(math.MaxUint32)}); err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +92,7 @@ func TestStoreLastLevel(t *testing.T) {
 }
 
 func TestStoreInvalid(t *testing.T) {
-	s := newTestStore(newClock())
+	s := newTestStore(servicetest.NewClock())
 	long := strings.Repeat("x", MaxSessionID+1)
 	for name, w := range map[string]Write{
 		"empty session": {},
@@ -134,7 +117,7 @@ func TestStoreInvalid(t *testing.T) {
 }
 
 func TestStoreTTL(t *testing.T) {
-	c := newClock()
+	c := servicetest.NewClock()
 	s := newTestStore(c)
 	if e, _ := s.Set(Write{Session: "capped", TTL: time.Hour}); e.TTL(c.Now()) != time.Minute {
 		t.Fatalf("ttl not capped: %v", e.TTL(c.Now()))
@@ -179,7 +162,7 @@ func TestStoreTTL(t *testing.T) {
 // TestStoreCleanup drives the cleanup loop with a tick channel: the second
 // tick is taken only once the first one's removal is done.
 func TestStoreCleanup(t *testing.T) {
-	c := newClock()
+	c := servicetest.NewClock()
 	s := newTestStore(c)
 	for i, ttl := range []time.Duration{time.Second, 2 * time.Second, 3 * time.Second} {
 		if _, err := s.Set(Write{Session: string(rune('a' + i)), Payload: []byte("p"), TTL: ttl}); err != nil {

@@ -12,12 +12,12 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/alpcrun/alpcrun/internal/servicetest"
 )
 
-// eventWait bounds every wait for something that must happen. It is
-// generous because -race on two busy cores is slow; a correct queue never
-// gets near it.
-const eventWait = 10 * time.Second
+// eventWait bounds every wait for something that must happen.
+const eventWait = servicetest.Timeout
 
 // blockCheck is how long a call must stay blocked to count as blocked. A
 // call that should block cannot pass by luck, so this only trades the
@@ -51,11 +51,7 @@ func newQueue(t *testing.T, k Kind, capacity int) Queue {
 
 // testCtx bounds the blocking calls of a test, so that a broken queue fails
 // the test instead of hanging it.
-func testCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(t.Context(), eventWait)
-	t.Cleanup(cancel)
-	return ctx
-}
+func testCtx(t *testing.T) context.Context { return servicetest.Context(t) }
 
 func item(v int) Item { return Item{Value: v} }
 

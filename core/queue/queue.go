@@ -53,6 +53,16 @@ type Queue interface {
 // Kind names a queue implementation; it is the queueType config value.
 type Kind string
 
+// UnmarshalText accepts one of Kinds(), so that a configuration naming
+// another kind is refused where it is read.
+func (k *Kind) UnmarshalText(b []byte) error {
+	if !slices.Contains(Kinds(), Kind(b)) {
+		return fmt.Errorf("%w %q (have %v)", ErrUnknownKind, b, Kinds())
+	}
+	*k = Kind(b)
+	return nil
+}
+
 // The queue kinds. See doc.go for their properties and costs.
 const (
 	Priority Kind = "priority"
@@ -80,11 +90,11 @@ func (o Options) capacity() int {
 }
 
 var kinds = map[Kind]func(Options) Queue{
-	Priority: newHeap,
-	FIFO:     newChan,
+	Priority: newPriority,
+	FIFO:     newFIFO,
 	LockFree: newLockFree,
 	Speed:    newSpeed,
-	Mutex:    newRing,
+	Mutex:    newMutex,
 }
 
 // New builds a queue of the given kind.

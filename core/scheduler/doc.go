@@ -1,5 +1,5 @@
 // Package scheduler decides which workers serve which sessions in the queue
-// manager (SPEC §4). The caller reports events (sessions added, updated,
+// manager (docs/design.md, Scheduling). The caller reports events (sessions added, updated,
 // removed, their pending work and idleness; workers added, removed, idle,
 // draining) and applies, in order, the Bind and Unbind decisions each event
 // returns. New(name, Options) picks one of three policies by the scheduler
@@ -23,11 +23,19 @@
 // They hold after every call; the tests check each for every policy with
 // preemption on and off, and after every step of a random run.
 //
-//   - Demand. A session wants target = max(min_workers, pending batches)
-//     workers, at most max_workers, and none while idle or without pending
-//     batches. Workers are bound only to sessions below their target: never
-//     to a session without pending tasks, and not more than it can use. A
-//     session whose backlog shrinks keeps the workers it has.
+//   - Demand. A session wants its busy workers plus one per waiting task
+//     (queued, or unstarted in a worker's in-flight window: SetWork), at
+//     least min_workers, at most max_workers, and none while idle or with
+//     no waiting task. Workers are bound only to sessions below their
+//     target: never to a session with nothing waiting, and not more than
+//     it can use. A session whose backlog shrinks keeps the workers it has.
+//   - Drained. While a session that wants workers has none and no worker
+//     is free, every session with no work at all (nothing waiting,
+//     nothing running) gives its workers up (ReasonDrained), whatever the
+//     priorities; they go to the wanting sessions in policy order, and a
+//     drained session asks again with its next task. Handing over only to
+//     a starving session keeps workers from shuttling between sessions
+//     whose queues empty and fill in turn.
 //   - max_workers is hard: bound workers never exceed it, not even
 //     transiently; lowering it unbinds the surplus (ReasonMaxWorkers).
 //   - min_workers is a reservation honoured while the session has work:
@@ -37,7 +45,8 @@
 //   - Idle sessions (SetIdle) have every worker unbound (ReasonIdle) and get
 //     none; removed sessions likewise (ReasonClosed).
 //   - No idle capacity: while any session wants workers, no worker is free
-//     and no unbinding worker is left unpromised.
+//     and no unbinding worker is left unpromised; while one has none, no
+//     drained session holds one.
 //   - Preemption, only when on: a wanting session takes bound workers from
 //     donors as its policy allows (table above), one at a time, until no
 //     wanting session may take one. A session below its min takes from the

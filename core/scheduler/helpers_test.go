@@ -39,7 +39,7 @@ type harness struct {
 	// order.
 	unbinding []string
 	binds     int
-	unbinds   [ReasonMaxWorkers + 1]int // by reason
+	unbinds   [ReasonDrained + 1]int // by reason
 }
 
 type modelWorker struct {
@@ -71,7 +71,7 @@ func (h *harness) apply(ds []Decision, err error) []Decision {
 			if m.state != stateFree {
 				h.t.Fatalf("bind %s to %s: worker is %+v, not idle", d.Worker, d.Session, m)
 			}
-			if s == nil || s.pending == 0 || s.idle || d.Reason != ReasonNone {
+			if s == nil || s.work.Waiting == 0 || s.idle || d.Reason != ReasonNone {
 				h.t.Fatalf("bind %s to %s: session %+v has no pending work", d.Worker, d.Session, s)
 			}
 			h.model[d.Worker] = modelWorker{state: stateBound, session: d.Session}
@@ -120,9 +120,15 @@ func (h *harness) addSession(id string, p SessionParams) {
 	h.check()
 }
 
+// pending reports n waiting tasks and no busy worker.
 func (h *harness) pending(id string, n int) []Decision {
 	h.t.Helper()
-	return h.apply(h.sc.SetPending(id, n))
+	return h.apply(h.sc.SetWork(id, Work{Waiting: n}))
+}
+
+func (h *harness) work(id string, w Work) []Decision {
+	h.t.Helper()
+	return h.apply(h.sc.SetWork(id, w))
 }
 
 func (h *harness) idle(id string, idle bool) []Decision {
@@ -326,9 +332,30 @@ func checkInvariants(tb testing.TB, sc *Scheduler) {
 		}
 	}
 
-	// Settled: nothing is left to hand out while a session wants workers.
+	spent := 0
+	for id, s := range sc.sessions {
+		if s.spent() != (s.spentPos >= 0) || s.spentPos >= 0 && (s.spentPos >= len(sc.spent) || sc.spent[s.spentPos] != s) {
+			fail("session %s spent %v, filed at %d", id, s.spent(), s.spentPos)
+		}
+		if s.spent() {
+			spent++
+		}
+	}
+	if spent != len(sc.spent) {
+		fail("spent list holds %d sessions, %d are spent", len(sc.spent), spent)
+	}
+
+	// Settled: nothing is left to hand out while a session wants workers,
+	// and no session with no work holds one while another has none.
 	if wanting && len(sc.free)+len(sc.transit) > 0 {
 		fail("%d free and %d unreserved unbinding workers while sessions want workers", len(sc.free), len(sc.transit))
+	}
+	starving := false
+	for _, s := range sc.sessions {
+		starving = starving || s.have() == 0 && s.target() > 0
+	}
+	if starving && len(sc.spent) > 0 {
+		fail("%d spent sessions hold workers while a session that wants some has none", len(sc.spent))
 	}
 	if !sc.preempt {
 		return

@@ -58,7 +58,8 @@ type session struct {
 	preemptible bool
 	idle        bool
 	removed     bool
-	pending     int
+	work        Work
+	spentPos    int // index in Scheduler.spent, -1 when not spent
 
 	bound    wlist // workers bound to this session
 	incoming wlist // unbinding workers reserved for this session
@@ -84,14 +85,20 @@ func (s *session) set(p SessionParams) {
 // have counts the workers the session holds or has been promised.
 func (s *session) have() int { return len(s.bound) + len(s.incoming) }
 
-// target is how many workers the session can use now: one per pending
-// batch, at least min_workers, at most max_workers; none when idle or
-// without pending work.
+// target is how many workers the session can use now: its busy workers
+// plus one per waiting task, at least min_workers, at most max_workers;
+// none when idle or when no task waits (it keeps the workers it has).
 func (s *session) target() int {
-	if s.idle || s.pending == 0 {
+	if s.idle || s.work.Waiting == 0 {
 		return 0
 	}
-	return min(s.max, max(s.min, s.pending))
+	return min(s.max, max(s.min, s.work.Busy+s.work.Waiting))
+}
+
+// spent reports whether the session holds workers and has no work for
+// them: nothing waiting, nothing running.
+func (s *session) spent() bool {
+	return !s.removed && !s.idle && s.work == Work{} && len(s.bound) > 0
 }
 
 const maxInt = int(^uint(0) >> 1)

@@ -26,7 +26,7 @@ var (
 	ErrInvalid = errors.New("scheduler: invalid argument")
 )
 
-// MaxPriority is the highest session priority (SPEC §2).
+// MaxPriority is the highest session priority (docs/design.md, Sessions).
 const MaxPriority = 10
 
 const levels = MaxPriority + 1
@@ -147,6 +147,9 @@ const (
 	ReasonClosed
 	// ReasonMaxWorkers: max_workers was lowered below the bound workers.
 	ReasonMaxWorkers
+	// ReasonDrained: the session had no work left and another session
+	// wanted a worker while none was free.
+	ReasonDrained
 )
 
 func (r Reason) String() string {
@@ -161,6 +164,8 @@ func (r Reason) String() string {
 		return "closed"
 	case ReasonMaxWorkers:
 		return "max_workers"
+	case ReasonDrained:
+		return "drained"
 	}
 	return fmt.Sprintf("Reason(%d)", uint8(r))
 }
@@ -198,8 +203,9 @@ type Scheduler struct {
 	seq      uint64
 	counts   [numStates]int
 
-	free    wlist // idle workers
-	transit wlist // unbinding workers reserved for no session
+	free    wlist      // idle workers
+	transit wlist      // unbinding workers reserved for no session
+	spent   []*session // sessions holding workers with no work (session.spent)
 
 	want      [2][levels]heap // wanting sessions: tier 0 below min_workers, tier 1 the rest
 	wantMask  [2]uint16       // bit p set when want[t][p] is not empty
@@ -246,6 +252,15 @@ func (sc *Scheduler) Stats() Stats {
 	}
 }
 
+// Bound returns the number of workers bound to the session (0 for an
+// unknown one).
+func (sc *Scheduler) Bound(id string) int {
+	if s, ok := sc.sessions[id]; ok {
+		return len(s.bound)
+	}
+	return 0
+}
+
 // AddSession adds a session with no pending work; nothing is decided until
 // SetPending.
 func (sc *Scheduler) AddSession(id string, p SessionParams) error {
@@ -256,7 +271,7 @@ func (sc *Scheduler) AddSession(id string, p SessionParams) error {
 		return fmt.Errorf("%w %q", ErrSessionExists, id)
 	}
 	sc.seq++
-	s := &session{id: id, seq: sc.seq, wantTier: -1, donorPrio: -1, rrTier: -1}
+	s := &session{id: id, seq: sc.seq, wantTier: -1, donorPrio: -1, rrTier: -1, spentPos: -1}
 	for i := range s.hidx {
 		s.hidx[i] = -1
 	}
@@ -301,20 +316,31 @@ func (sc *Scheduler) RemoveSession(id string) ([]Decision, error) {
 	return sc.out, nil
 }
 
-// SetPending reports how many task batches the session has queued that no
-// worker has taken yet. The session wants one worker per pending batch, at
-// least min_workers and at most max_workers; with none pending it gets no
-// new worker but keeps those it has.
-func (sc *Scheduler) SetPending(id string, n int) ([]Decision, error) {
-	if n < 0 {
-		return nil, fmt.Errorf("%w: pending %d is negative", ErrInvalid, n)
+// Work is what a session has for workers, in tasks and workers, as the
+// caller last measured it.
+type Work struct {
+	// Waiting counts tasks no worker has started: queued, or sent to a
+	// worker that has not started them (its in-flight window).
+	Waiting int
+	// Busy counts the session's workers that are running its tasks.
+	Busy int
+}
+
+// SetWork reports the session's work. The session wants its busy workers
+// plus one per waiting task, at least min_workers and at most max_workers;
+// with nothing waiting it gets no new worker but keeps those it has, and
+// with no work at all it gives them up (ReasonDrained) while a session
+// that wants workers has none and none is free.
+func (sc *Scheduler) SetWork(id string, w Work) ([]Decision, error) {
+	if w.Waiting < 0 || w.Busy < 0 {
+		return nil, fmt.Errorf("%w: work %+v is negative", ErrInvalid, w)
 	}
 	s, err := sc.session(id)
 	if err != nil {
 		return nil, err
 	}
 	sc.out = sc.out[:0]
-	s.pending = n
+	s.work = w
 	sc.trim(s)
 	sc.refresh(s)
 	sc.settle()
@@ -576,6 +602,18 @@ func (sc *Scheduler) refresh(s *session) {
 	} else if donor >= 0 {
 		sc.donors[donor].fix(s)
 	}
+	if spent := s.spent(); spent != (s.spentPos >= 0) {
+		if spent {
+			s.spentPos = len(sc.spent)
+			sc.spent = append(sc.spent, s)
+		} else {
+			last := sc.spent[len(sc.spent)-1]
+			sc.spent[s.spentPos], last.spentPos = last, s.spentPos
+			sc.spent[len(sc.spent)-1] = nil
+			sc.spent = sc.spent[:len(sc.spent)-1]
+			s.spentPos = -1
+		}
+	}
 	sc.pol.update(s)
 }
 
@@ -587,13 +625,27 @@ func donorOf(s *session) int {
 	return s.prio
 }
 
-// settle hands free workers, then unreserved unbinding ones, to the
-// sessions the policy picks, and with preemption on takes workers from
+// settle hands free workers, then unreserved unbinding ones, then those of
+// spent sessions, to the sessions the policy picks, and with preemption on takes workers from
 // donors until no wanting session may take one. Its cost is O(levels) per
 // want heap marked unswept, plus O(levels + log sessions) per worker it
 // grants or preempts.
 func (sc *Scheduler) settle() {
-	for len(sc.free) > 0 || len(sc.transit) > 0 {
+	for {
+		if len(sc.free) == 0 && len(sc.transit) == 0 {
+			// No worker to give while a session has none: the spent
+			// sessions give theirs up.
+			if len(sc.spent) == 0 || !sc.Starving() {
+				break
+			}
+			for len(sc.spent) > 0 {
+				v := sc.spent[len(sc.spent)-1]
+				for len(v.bound) > 0 {
+					sc.unbind(v.bound.last(), ReasonDrained)
+				}
+				sc.refresh(v)
+			}
+		}
 		s := sc.pol.next()
 		if s == nil {
 			break
@@ -637,6 +689,19 @@ func (sc *Scheduler) settle() {
 			}
 		}
 	}
+}
+
+// Starving reports whether a session wants workers and has none. The want
+// heaps put the session with the fewest workers on top, so the tops tell.
+func (sc *Scheduler) Starving() bool {
+	for t := range sc.want {
+		for m := sc.wantMask[t]; m != 0; m &= m - 1 {
+			if sc.want[t][bits.TrailingZeros16(m)].top().have() == 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // heaviestDonor returns the donor of priority below `below` that holds

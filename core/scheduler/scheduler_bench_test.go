@@ -7,14 +7,14 @@ import (
 )
 
 // BenchmarkSchedule measures the decision cost of one event, the figure
-// SPEC §4 bounds, for every policy with preemption off and on, with S
+// docs/design.md, Scheduling, bounds, for every policy with preemption off and on, with S
 // sessions and W workers. The sessions have random priorities, min and max
 // workers, preemptibility and backlogs of up to four times the workers per
 // session, so workers are contended; all workers start bound. Each timed
 // iteration is one event as the queue manager reports them: a worker told
 // Unbind reports idle (WorkerIdle) while any is left, as they do once
 // their in-flight batches are done; otherwise, in turn, tasks arrive for a
-// random session (SetPending), a session holding workers goes idle
+// random session (SetWork), a session holding workers goes idle
 // (SetIdle true, which unbinds them all) or an idle session becomes active
 // again (SetIdle false, which may preempt). ns/event is the time per event
 // including the decisions it returns (decisions/event); after the run the
@@ -53,7 +53,7 @@ func benchSchedule(b *testing.B, policy string, preempt bool, nSessions, nWorker
 		if err := sc.AddSession(ids[i], p); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := sc.SetPending(ids[i], 1+rng.IntN(maxPending)); err != nil {
+		if _, err := sc.SetWork(ids[i], Work{Waiting: 1 + rng.IntN(maxPending)}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -99,7 +99,7 @@ func benchSchedule(b *testing.B, policy string, preempt bool, nSessions, nWorker
 		}
 		switch cycle++; cycle % 3 {
 		case 0:
-			apply(sc.SetPending(ids[rng.IntN(nSessions)], 1+rng.IntN(maxPending)))
+			apply(sc.SetWork(ids[rng.IntN(nSessions)], Work{Waiting: 1 + rng.IntN(maxPending)}))
 		case 1:
 			if k, ok := busy.pick(rng); ok {
 				idle.add(k)

@@ -46,8 +46,9 @@ func TestErrors(t *testing.T) {
 		{"update max below min", second(sc.UpdateSession("s", P{MinWorkers: 2, HasMax: true})), ErrInvalid},
 		{"update unknown", second(sc.UpdateSession("x", P{})), ErrUnknownSession},
 		{"remove unknown", second(sc.RemoveSession("x")), ErrUnknownSession},
-		{"pending unknown", second(sc.SetPending("x", 1)), ErrUnknownSession},
-		{"negative pending", second(sc.SetPending("s", -1)), ErrInvalid},
+		{"work unknown", second(sc.SetWork("x", Work{Waiting: 1})), ErrUnknownSession},
+		{"negative waiting", second(sc.SetWork("s", Work{Waiting: -1})), ErrInvalid},
+		{"negative busy", second(sc.SetWork("s", Work{Busy: -1})), ErrInvalid},
 		{"idle unknown", second(sc.SetIdle("x", true)), ErrUnknownSession},
 		{"duplicate worker", second(sc.AddWorker("w")), ErrWorkerExists},
 		{"remove unknown worker", second(sc.RemoveWorker("x")), ErrUnknownWorker},
@@ -66,8 +67,8 @@ func TestErrors(t *testing.T) {
 
 func second(_ []Decision, err error) error { return err }
 
-// Rule: never bind a worker to a session without pending tasks; a session
-// whose pending work ran out keeps its workers.
+// Rule: never bind a worker to a session without waiting tasks; a session
+// whose waiting work ran out keeps the workers that still run its tasks.
 func TestNoBindWithoutPending(t *testing.T) {
 	forEachConfig(t, func(t *testing.T, h *harness) {
 		h.addSession("a", P{MinWorkers: 2})
@@ -78,7 +79,7 @@ func TestNoBindWithoutPending(t *testing.T) {
 		if ds := h.pending("a", 1); count(ds, Bind, ReasonNone) != 2 || h.bound("a") != 2 {
 			t.Fatalf("one pending batch and min_workers 2: %v", ds)
 		}
-		if ds := h.pending("a", 0); len(ds) != 0 || h.bound("a") != 2 {
+		if ds := h.work("a", Work{Busy: 2}); len(ds) != 0 || h.bound("a") != 2 {
 			t.Fatalf("pending work ran out: %v, bound %d", ds, h.bound("a"))
 		}
 		if ds := h.addWorkers(1); len(ds) != 0 {
@@ -86,6 +87,53 @@ func TestNoBindWithoutPending(t *testing.T) {
 		}
 		if ds := h.pending("b", 3); count(ds, Bind, ReasonNone) != 2 {
 			t.Fatalf("b: want the 2 free workers, got %v", ds)
+		}
+	})
+}
+
+// Rule: demand counts work waiting anywhere. Tasks sitting unstarted in
+// the windows of a session's busy workers ask for more workers, although
+// nothing is queued.
+func TestDemandCountsInflightWork(t *testing.T) {
+	forEachConfig(t, func(t *testing.T, h *harness) {
+		h.addSession("a", P{})
+		h.addWorkers(10)
+		if ds := h.pending("a", 2); count(ds, Bind, ReasonNone) != 2 {
+			t.Fatalf("two queued tasks: %v", ds)
+		}
+		// Both workers took a batch of 4: 2 tasks run, 6 wait in their
+		// windows and none in the queue.
+		if ds := h.work("a", Work{Waiting: 6, Busy: 2}); count(ds, Bind, ReasonNone) != 6 || h.bound("a") != 8 {
+			t.Fatalf("6 unstarted tasks on 2 busy workers: %v, bound %d", ds, h.bound("a"))
+		}
+		if ds := h.work("a", Work{Waiting: 0, Busy: 8}); len(ds) != 0 || h.bound("a") != 8 {
+			t.Fatalf("every task started: %v, bound %d", ds, h.bound("a"))
+		}
+	})
+}
+
+// Rule: a session with no work at all gives its workers up while a session
+// that wants some has none, in any policy and priority order; it asks
+// again with new work.
+func TestSpentSessionHandsWorkersOver(t *testing.T) {
+	forEachConfig(t, func(t *testing.T, h *harness) {
+		h.addSession("hi", P{Priority: 9})
+		h.addSession("lo", P{Priority: 1})
+		h.addWorkers(3)
+		h.pending("hi", 3)
+		if ds := h.work("hi", Work{Busy: 1}); len(ds) != 0 {
+			t.Fatalf("hi still busy: %v", ds)
+		}
+		if ds := h.pending("lo", 5); len(ds) != 0 || h.have("lo") != 0 {
+			t.Fatalf("lo took workers from a busy session: %v", ds)
+		}
+		ds := h.work("hi", Work{})
+		if n := count(ds, Unbind, ReasonDrained); n != 3 || h.have("lo") != 3 {
+			t.Fatalf("hi drained: %d drained unbinds (%v), lo has %d", n, ds, h.have("lo"))
+		}
+		h.finishUnbinds()
+		if h.bound("lo") != 3 || h.bound("hi") != 0 {
+			t.Fatalf("after the unbinds: lo %d, hi %d", h.bound("lo"), h.bound("hi"))
 		}
 	})
 }
@@ -378,7 +426,7 @@ func TestRemoveSession(t *testing.T) {
 		if ds := h.finishUnbinds(); count(ds, Bind, ReasonNone) != 3 {
 			t.Fatalf("unbound workers: %v", ds)
 		}
-		if _, err := h.sc.SetPending("a", 1); !errors.Is(err, ErrUnknownSession) {
+		if _, err := h.sc.SetWork("a", Work{Waiting: 1}); !errors.Is(err, ErrUnknownSession) {
 			t.Fatalf("removed session: %v", err)
 		}
 	})
@@ -449,7 +497,7 @@ func TestRandomEvents(t *testing.T) {
 			case op < 5 && len(sessions) > 0:
 				h.update(sessions[rng.IntN(len(sessions))], params())
 			case op < 10 && len(sessions) > 0:
-				h.pending(sessions[rng.IntN(len(sessions))], rng.IntN(8))
+				h.work(sessions[rng.IntN(len(sessions))], Work{Waiting: rng.IntN(8), Busy: rng.IntN(3)})
 			case op < 11 && len(sessions) > 0:
 				h.idle(sessions[rng.IntN(len(sessions))], rng.IntN(3) == 0)
 			case op < 13 && len(h.model) < 40:

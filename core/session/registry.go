@@ -30,7 +30,11 @@ type Config struct {
 	Drained func(*Session)
 	// Exhausted is called for each task dead-lettered because it used up
 	// its attempts (for the service's outcome counter).
-	Exhausted func(*Task)
+	Exhausted func(*Batch)
+	// Split cuts a batch payload of more than n tasks into its first n
+	// tasks and the rest, as two new payloads (dispatch.go). Nil: batches
+	// are never split.
+	Split func(payload any, n int) (head, tail any)
 }
 
 // Registry holds the open sessions.
@@ -54,7 +58,7 @@ func NewRegistry(cfg Config) (*Registry, error) {
 		cfg.Drained = func(*Session) {}
 	}
 	if cfg.Exhausted == nil {
-		cfg.Exhausted = func(*Task) {}
+		cfg.Exhausted = func(*Batch) {}
 	}
 	if _, err := queue.New(cfg.QueueKind, queue.Options{Capacity: 1}); err != nil {
 		return nil, err
@@ -91,7 +95,7 @@ func (r *Registry) Create(id, appID string, attrs Attributes, now time.Time) (*S
 	tasks, _ := queue.New(r.cfg.QueueKind, opts)
 	results, _ := queue.New(r.cfg.QueueKind, opts)
 	dead, _ := queue.New(deadKind, opts)
-	s := &Session{ID: id, AppID: appID, tasks: tasks, results: results, dead: dead, notify: r.cfg.Notify, drained: r.cfg.Drained, exhausted: r.cfg.Exhausted}
+	s := &Session{ID: id, AppID: appID, tasks: tasks, results: results, dead: dead, notify: r.cfg.Notify, drained: r.cfg.Drained, exhausted: r.cfg.Exhausted, split: r.cfg.Split}
 	s.mu.attrs = attrs
 	s.mu.leases = make(map[*Lease]struct{})
 	s.stats.created = now

@@ -26,7 +26,7 @@ var (
 	ErrClosed   = errors.New("session: closed")
 )
 
-// Defaults of SPEC §2.
+// Defaults of docs/design.md, Sessions.
 const (
 	DefaultIdleTimeout = 60 * time.Second
 	DefaultMaxInflight = 10
@@ -52,7 +52,7 @@ type Attributes struct {
 	TaskTimeout         time.Duration // 0: no limit
 }
 
-// Validate checks the rules of SPEC §2, naming every problem.
+// Validate checks the rules of docs/design.md, Sessions, naming every problem.
 func (a *Attributes) Validate() error {
 	var errs []error
 	if a.Priority > MaxPriority {
@@ -82,13 +82,17 @@ func (a *Attributes) fillDefaults() {
 	}
 }
 
-// Task is one task batch as the session keeps it.
-type Task struct {
+// Batch is one task batch as the session keeps it: a client batch, or a
+// piece split off one at dispatch.
+type Batch struct {
 	// ID is the batch id, unique in its session, assigned at Enqueue.
 	ID       string
 	Priority uint32
-	// Payload is the service's batch; the session never reads it.
+	// Payload is the service's batch; the session reads it only through
+	// Config.Split.
 	Payload any
+	// N is the number of tasks in the batch.
+	N int
 	// Attempts counts deliveries to workers so far.
 	Attempts uint32
 	// Enqueued is when the client's batch was accepted.
@@ -101,16 +105,16 @@ type Task struct {
 
 // redeliverMark is pushed into the task queue to wake a consumer blocked in
 // Pop when a task lands in the redelivery list; consumers skip it.
-var redeliverMark = &Task{}
+var redeliverMark = &Batch{}
 
 // Session is one open session. Its methods are safe for concurrent use.
 type Session struct {
 	ID    string
 	AppID string
 
-	tasks   queue.Queue // *Task
+	tasks   queue.Queue // *Batch
 	results queue.Queue // service result batches
-	dead    queue.Queue // *Task
+	dead    queue.Queue // *Batch
 
 	batchSeq     atomic.Uint64
 	outstanding  atomic.Int64 // accepted tasks without a final outcome
@@ -120,9 +124,19 @@ type Session struct {
 	lastActivity atomic.Int64 // unix nanos of the last client batch or attach
 	notify       func(*Session)
 	drained      func(*Session)
-	exhausted    func(*Task)
+	exhausted    func(*Batch)
+	split        func(payload any, n int) (head, tail any)
 	held         heldIDs
 	stats        stats // stats.go
+
+	// Dispatch state (dispatch.go).
+	queuedTasks   atomic.Int64 // tasks queued, pushing or in the redelivery list
+	inflightTasks atomic.Int64 // tasks in batches at workers, unanswered
+	hungry        atomic.Int64 // leases waiting with nothing in flight
+	bound         atomic.Int64 // workers the scheduler bound to the session
+	slots         atomic.Int64 // task slots of the leases' workers
+	taskNs        atomic.Int64 // a worker's time per task, moving average; 0: unknown
+	reported      atomic.Int64 // waiting tasks at the last Work call
 
 	// overflow holds result batches offered while the result queue was
 	// full, in order; overflowing mirrors its length for the lock-free
@@ -133,14 +147,24 @@ type Session struct {
 	}
 	overflowing atomic.Int64
 	backedUp    atomic.Bool // see ResultsFull
+	// deadOver holds dead letters offered while the dead-letter queue was
+	// full, in order (OfferDead).
+	deadOver struct {
+		sync.Mutex
+		items []*Batch
+	}
 
 	mu struct {
 		sync.Mutex
 		attrs     Attributes
 		clients   int
 		closed    bool
-		redeliver []*Task // served before the task queue, oldest first
+		redeliver []*Batch // served before the task queue, oldest first
 		leases    map[*Lease]struct{}
+		// fed is closed when no lease is hungry any more (waitFed).
+		fed chan struct{}
+		// stealing counts revoke requests under way.
+		stealing int
 	}
 }
 
@@ -157,6 +181,12 @@ func (s *Session) Pending() int {
 	n := len(s.mu.redeliver)
 	s.mu.Unlock()
 	return n + max(0, s.tasks.Len()-int(s.marks.Load())) + int(s.pushing.Load())
+}
+
+// Tasks counts the session's tasks queued (with redeliveries and those
+// waiting for room) and in flight at workers.
+func (s *Session) Tasks() (queued, inflight int) {
+	return int(s.queuedTasks.Load()), int(s.inflightTasks.Load())
 }
 
 // Inflight is the number of batches held by workers, unanswered.
@@ -186,23 +216,30 @@ func (s *Session) touch(now time.Time) {
 
 // Enqueue assigns the task its batch id and queues it, blocking while the
 // task queue is full. A task the session refuses is not queued.
-func (s *Session) Enqueue(ctx context.Context, t *Task, now time.Time) error {
+func (s *Session) Enqueue(ctx context.Context, t *Batch, now time.Time) error {
 	t.seq = s.batchSeq.Add(1)
 	t.Enqueued = now
 	t.ID = strconv.FormatUint(t.seq, 36)
 	s.lastActivity.Store(now.UnixNano())
 	s.outstanding.Add(1)
+	queued := s.queuedTasks.Add(int64(t.N))
 	// Counted as pending while it waits to be queued: a speed queue holds
 	// nothing, so without this no worker would ever be bound to take it.
 	s.pushing.Add(1)
 	if s.tasks.Len() == 0 || s.idle.Load() {
 		s.touch(now)
 		s.notify(s)
+	} else if queued > 2*s.reported.Load() {
+		// The backlog doubled since the scheduler last saw the session's
+		// work: it may want more workers now, not at the next tick. A
+		// steady backlog wakes nobody.
+		s.notify(s)
 	}
 	err := s.tasks.Push(ctx, queue.Item{Value: t, Priority: t.Priority})
 	s.pushing.Add(-1)
 	if err != nil {
 		s.outstanding.Add(-1)
+		s.queuedTasks.Add(-int64(t.N))
 		if errors.Is(err, queue.ErrClosed) {
 			return ErrClosed
 		}
@@ -212,7 +249,7 @@ func (s *Session) Enqueue(ctx context.Context, t *Task, now time.Time) error {
 }
 
 // next takes the next task: redeliveries first, then the task queue.
-func (s *Session) next(ctx context.Context) (*Task, error) {
+func (s *Session) next(ctx context.Context) (*Batch, error) {
 	for {
 		if t := s.takeRedelivery(); t != nil {
 			return t, nil
@@ -224,14 +261,14 @@ func (s *Session) next(ctx context.Context) (*Task, error) {
 			}
 			return nil, err
 		}
-		if t := it.Value.(*Task); t != redeliverMark {
+		if t := it.Value.(*Batch); t != redeliverMark {
 			return t, nil
 		}
 		s.marks.Add(-1)
 	}
 }
 
-func (s *Session) takeRedelivery() *Task {
+func (s *Session) takeRedelivery() *Batch {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.mu.redeliver) == 0 {
@@ -245,16 +282,16 @@ func (s *Session) takeRedelivery() *Task {
 
 // requeue puts tasks back at the front of the queue, or dead-letters those
 // that used up their attempts.
-func (s *Session) requeue(ts []*Task) {
+func (s *Session) requeue(ts []*Batch) {
 	if len(ts) == 0 {
 		return
 	}
 	s.mu.Lock()
 	maxAttempts := s.mu.attrs.MaxAttempts
 	closed := s.mu.closed
-	slices.SortFunc(ts, func(a, b *Task) int { return cmp.Compare(a.seq, b.seq) })
-	var again []*Task
-	var dead []*Task
+	slices.SortFunc(ts, func(a, b *Batch) int { return cmp.Compare(a.seq, b.seq) })
+	var again []*Batch
+	var dead []*Batch
 	for _, t := range ts {
 		if t.Attempts >= maxAttempts {
 			t.Err = ReasonExhausted
@@ -265,26 +302,23 @@ func (s *Session) requeue(ts []*Task) {
 	}
 	if !closed {
 		s.mu.redeliver = append(again, s.mu.redeliver...)
+		for _, t := range again {
+			s.queuedTasks.Add(int64(t.N))
+		}
 	}
 	s.mu.Unlock()
 	if closed {
 		return
 	}
 	for _, t := range dead {
-		// A full dead-letter queue slows the caller instead of losing a task.
-		if s.dead.Push(context.Background(), queue.Item{Value: t}) == nil {
+		// Never blocks: the caller may be the scheduler's tick or a
+		// worker's stream, which serve other sessions too.
+		if s.OfferDead(t) == nil {
 			s.exhausted(t)
 			s.Finish()
 		}
 	}
-	for range again {
-		// Wake a consumer blocked on the empty queue. When the queue is
-		// full nobody is blocked there, so a refused mark loses nothing.
-		s.marks.Add(1)
-		if s.tasks.TryPush(queue.Item{Value: redeliverMark, Priority: ^uint32(0)}) != nil {
-			s.marks.Add(-1)
-		}
-	}
+	s.wake(len(again))
 	if len(again) > 0 {
 		s.notify(s)
 	}
@@ -307,7 +341,10 @@ func (s *Session) Finish() {
 // Depths returns the lengths of the task (with redeliveries), result and
 // dead-letter queues.
 func (s *Session) Depths() (tasks, results, dead int) {
-	return s.Pending(), s.results.Len(), s.dead.Len()
+	s.deadOver.Lock()
+	over := len(s.deadOver.items)
+	s.deadOver.Unlock()
+	return s.Pending(), s.results.Len(), s.dead.Len() + over
 }
 
 // ResultsLen is the number of queued result batches.
@@ -415,27 +452,59 @@ func (s *Session) PopResults(ctx context.Context, dst []queue.Item) (int, error)
 	return n, err
 }
 
-// PushDead dead-letters a batch that a worker reported failed.
-func (s *Session) PushDead(ctx context.Context, t *Task) error {
-	if err := s.dead.Push(ctx, queue.Item{Value: t}); err != nil {
-		if errors.Is(err, queue.ErrClosed) {
+// OfferDead dead-letters a batch without blocking: past the dead-letter
+// queue's capacity it waits in an overflow list, and the session is backed
+// up (DeadFull: it gets no workers, so the list grows by at most what they
+// hold) until the client reads its dead letters. ErrClosed when the
+// session is closed.
+func (s *Session) OfferDead(t *Batch) error {
+	s.deadOver.Lock()
+	defer s.deadOver.Unlock()
+	if s.Done() {
+		return ErrClosed
+	}
+	if len(s.deadOver.items) == 0 {
+		err := s.dead.TryPush(queue.Item{Value: t})
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, queue.ErrFull) {
 			return ErrClosed
 		}
-		return err
+	}
+	s.deadOver.items = append(s.deadOver.items, t)
+	if len(s.deadOver.items) == 1 {
+		s.notify(s)
 	}
 	return nil
 }
 
-// TakeDead removes and returns the dead letters queued now.
-func (s *Session) TakeDead() []*Task {
-	var out []*Task
+// DeadFull reports whether dead letters wait beyond the queue's capacity.
+func (s *Session) DeadFull() bool {
+	s.deadOver.Lock()
+	defer s.deadOver.Unlock()
+	return len(s.deadOver.items) > 0
+}
+
+// TakeDead removes and returns the dead letters held now, oldest first.
+func (s *Session) TakeDead() []*Batch {
+	var out []*Batch
 	for {
 		it, ok := tryPop(s.dead)
 		if !ok {
-			return out
+			break
 		}
-		out = append(out, it.Value.(*Task))
+		out = append(out, it.Value.(*Batch))
 	}
+	s.deadOver.Lock()
+	over := s.deadOver.items
+	s.deadOver.items = nil
+	s.deadOver.Unlock()
+	if len(over) > 0 {
+		out = append(out, over...)
+		s.notify(s) // no longer backed up
+	}
+	return out
 }
 
 func tryPop(q queue.Queue) (queue.Item, bool) {
@@ -476,14 +545,26 @@ func (s *Session) Attach(now time.Time) (detach func(now time.Time) (cleanup boo
 	}
 }
 
+// LeaseOptions describe the worker behind a lease.
+type LeaseOptions struct {
+	// Slots is how many tasks the worker runs at once (at least 1).
+	Slots int
+	// Revoke, when not nil, asks the worker to give an unstarted batch
+	// back (see Lease.revoke); nil for a worker that takes no such
+	// request.
+	Revoke func(id string)
+}
+
 // Lease binds a worker to the session for the length of its WorkerStream.
-func (s *Session) Lease(workerID string) (*Lease, error) {
+func (s *Session) Lease(workerID string, o LeaseOptions) (*Lease, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.mu.closed {
 		return nil, ErrClosed
 	}
-	l := &Lease{s: s, Worker: workerID, credit: make(chan struct{}, s.mu.attrs.MaxInflight)}
+	l := &Lease{s: s, Worker: workerID, credit: make(chan struct{}, s.mu.attrs.MaxInflight),
+		revoke: o.Revoke, slots: max(o.Slots, 1), idle: make(chan struct{}, 1)}
+	s.slots.Add(int64(l.slots))
 	l.mu.inflight = make(map[string]*flight)
 	s.mu.leases[l] = struct{}{}
 	return l, nil
@@ -492,6 +573,10 @@ func (s *Session) Lease(workerID string) (*Lease, error) {
 func (s *Session) shutdown() (tasks, results, dead int) {
 	s.mu.Lock()
 	s.mu.closed = true
+	if s.mu.fed != nil {
+		close(s.mu.fed)
+		s.mu.fed = nil
+	}
 	tasks = len(s.mu.redeliver)
 	s.mu.redeliver = nil
 	leases := s.mu.leases
@@ -514,6 +599,10 @@ func (s *Session) shutdown() (tasks, results, dead int) {
 	s.overflowing.Store(0)
 	s.overflow.Unlock()
 	dead = drain(s.dead, false)
+	s.deadOver.Lock()
+	dead += len(s.deadOver.items)
+	s.deadOver.items = nil
+	s.deadOver.Unlock()
 	return tasks, results, dead
 }
 

@@ -31,13 +31,13 @@ func ctx(t *testing.T) context.Context {
 func enqueue(t *testing.T, s *Session, names ...string) {
 	t.Helper()
 	for _, n := range names {
-		if err := s.Enqueue(ctx(t), &Task{Payload: n}, t0); err != nil {
+		if err := s.Enqueue(ctx(t), &Batch{Payload: n}, t0); err != nil {
 			t.Fatal(err)
 		}
 	}
 }
 
-func take(t *testing.T, l *Lease) *Task {
+func take(t *testing.T, l *Lease) *Batch {
 	t.Helper()
 	tk, err := l.Take(ctx(t))
 	if err != nil {
@@ -78,13 +78,13 @@ func TestRedeliveryGoesToTheFrontInOrder(t *testing.T) {
 			r := newReg(t, k)
 			s, _ := r.Create("", "app", Attributes{MaxInflight: 4}, t0)
 			enqueue(t, s, "a", "b", "c", "d", "e")
-			l, _ := s.Lease("w1")
+			l, _ := s.Lease("w1", LeaseOptions{})
 			var got []string
 			for range 3 {
 				got = append(got, take(t, l).Payload.(string))
 			}
 			l.Release() // worker died holding a, b, c
-			l2, _ := s.Lease("w2")
+			l2, _ := s.Lease("w2", LeaseOptions{})
 			for range 5 {
 				tk := take(t, l2)
 				got = append(got, fmt.Sprintf("%s%d", tk.Payload, tk.Attempts))
@@ -103,7 +103,7 @@ func TestExhaustedAttemptsDeadLetter(t *testing.T) {
 	s, _ := r.Create("", "app", Attributes{MaxAttempts: 2}, t0)
 	enqueue(t, s, "x")
 	for range 2 {
-		l, _ := s.Lease("w")
+		l, _ := s.Lease("w", LeaseOptions{})
 		take(t, l)
 		l.Release()
 	}
@@ -120,7 +120,7 @@ func TestLateCompleteIsRefused(t *testing.T) {
 	r := newReg(t, queue.FIFO)
 	s, _ := r.Create("", "app", Attributes{TaskTimeout: time.Second}, t0)
 	enqueue(t, s, "x")
-	l, _ := s.Lease("w")
+	l, _ := s.Lease("w", LeaseOptions{})
 	tk := take(t, l)
 	if res := r.Sweep(t0.Add(2 * time.Second)); res.Redelivered != 1 {
 		t.Fatalf("sweep redelivered %d", res.Redelivered)
@@ -144,7 +144,7 @@ func TestInflightLimitBlocksTake(t *testing.T) {
 	r := newReg(t, queue.LockFree)
 	s, _ := r.Create("", "app", Attributes{MaxInflight: 2}, t0)
 	enqueue(t, s, "a", "b", "c")
-	l, _ := s.Lease("w")
+	l, _ := s.Lease("w", LeaseOptions{})
 	a := take(t, l)
 	take(t, l)
 	short, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
@@ -188,7 +188,7 @@ func TestCloseDiscardsAndCounts(t *testing.T) {
 	r := newReg(t, queue.Mutex)
 	s, _ := r.Create("", "app", Attributes{}, t0)
 	enqueue(t, s, "a", "b", "c")
-	l, _ := s.Lease("w")
+	l, _ := s.Lease("w", LeaseOptions{})
 	take(t, l)
 	if err := s.PushResult(ctx(t), "r"); err != nil {
 		t.Fatal(err)
@@ -203,7 +203,7 @@ func TestCloseDiscardsAndCounts(t *testing.T) {
 	if _, err := l.Take(ctx(t)); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Take after close = %v", err)
 	}
-	if err := s.Enqueue(ctx(t), &Task{}, t0); !errors.Is(err, ErrClosed) {
+	if err := s.Enqueue(ctx(t), &Batch{}, t0); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Enqueue after close = %v", err)
 	}
 	if _, err := r.Close(s.ID); !errors.Is(err, ErrNotFound) {

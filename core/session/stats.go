@@ -27,20 +27,6 @@ func (s *Session) Created() time.Time { return s.stats.created }
 // LastActivity is the time of the last client batch or stream attach.
 func (s *Session) LastActivity() time.Time { return time.Unix(0, s.lastActivity.Load()) }
 
-// InflightTasks returns the batches held by workers unanswered, and the
-// tasks in them as counted by size.
-func (s *Session) InflightTasks(size func(*Task) int) (batches, tasks int) {
-	for _, l := range s.leases() {
-		l.mu.Lock()
-		for _, f := range l.mu.inflight {
-			batches++
-			tasks += size(f.t)
-		}
-		l.mu.Unlock()
-	}
-	return batches, tasks
-}
-
 // WorkerInflight calls fn with each leased worker's id and its unanswered
 // batches (a worker with two streams on the session is called twice).
 func (s *Session) WorkerInflight(fn func(worker string, batches int)) {

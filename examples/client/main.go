@@ -3,14 +3,18 @@
 // ends with a summary. Run it against a queue manager and workers:
 //
 //	go run ./cmd/queue-manager
-//	go run ./cmd/worker --task pi          # in two more terminals
+//	go run ./cmd/worker                    # in two more terminals
 //	go run ./examples/client --tasks 1000
 //
+// or against `go run ./cmd/alpcrun up`. Every payload names its kind of
+// task (package catalog), so any worker of this repository runs it.
 // With --task pi (the default) every task asks a worker for a Monte Carlo
-// estimate of π over --samples points: the payload is the sample count as
+// estimate of π over --samples points: the input is the sample count as
 // decimal text and the result the number of hits, so π ≈ 4·Σhits/Σsamples.
-// With --task echo the payload is returned as is (run the workers with
-// --task echo or --task sleep:10ms).
+// With --task echo the input is returned as is; with --task sleep:D (e.g.
+// sleep:20ms) each task takes D on its worker, which shows how the work is
+// spread over the workers: N tasks on W workers of C slots should take
+// about N·D/(W·C).
 package main
 
 import (
@@ -23,31 +27,30 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/alpcrun/alpcrun/internal/cli"
+	"github.com/alpcrun/alpcrun/services/catalog"
+	"github.com/alpcrun/alpcrun/services/sdk"
 	"github.com/alpcrun/alpcrun/services/sdk/client"
 )
 
 func main() {
 	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "client:", err)
+		cli.Fail(os.Stderr, "client", err)
 		os.Exit(1)
 	}
 }
 
 func run() error {
-	addr := os.Getenv("METALCORE_QUEUE_MANAGER_ADDR")
-	if addr == "" {
-		addr = "localhost:1337"
-	}
-	flag.StringVar(&addr, "queue-manager", addr, "queue manager address (env METALCORE_QUEUE_MANAGER_ADDR)")
+	addr := flag.String("queue-manager", sdk.QueueManagerAddr(""), "queue manager address (env "+sdk.EnvQueueManagerAddr+")")
 	tasks := flag.Int("tasks", 1000, "number of tasks")
-	task := flag.String("task", "pi", "pi or echo (match the workers' --task)")
+	task := flag.String("task", "pi", "pi, echo or sleep:DURATION (e.g. sleep:20ms)")
 	samples := flag.Uint64("samples", 1_000_000, "Monte Carlo samples per pi task")
 	quiet := flag.Bool("quiet", false, "print only the summary")
 	useTLS := flag.Bool("tls", false, "dial the queue manager with TLS")
 	caCert := flag.String("ca-cert", "", "PEM CA bundle that verifies the queue manager (default: system roots)")
 	flag.Parse()
-	if *task != "pi" && *task != "echo" {
-		return fmt.Errorf("unknown --task %q: want pi or echo", *task)
+	if _, err := catalog.Lookup(*task); err != nil || *task == "european" {
+		return fmt.Errorf("unknown --task %q: want pi, echo or sleep:DURATION", *task)
 	}
 
 	// Ctrl-C closes the session, which ends the result stream below.
@@ -59,7 +62,7 @@ func run() error {
 	if *useTLS {
 		opts = append(opts, client.WithTLSFiles(*caCert, "", ""))
 	}
-	c, err := client.Dial(dialCtx, addr, opts...)
+	c, err := client.Dial(dialCtx, *addr, opts...)
 	if err != nil {
 		return err
 	}
@@ -76,13 +79,13 @@ func run() error {
 
 	start := time.Now()
 	go func() {
-		payload := []byte(strconv.FormatUint(*samples, 10))
+		payload := catalog.Payload(*task, []byte(strconv.FormatUint(*samples, 10)))
 		for i := range *tasks {
-			if *task == "echo" {
-				payload = []byte("task " + strconv.Itoa(i))
+			if *task != "pi" {
+				payload = catalog.Payload(*task, []byte("task "+strconv.Itoa(i)))
 			}
 			if err := s.Submit(ctx, strconv.Itoa(i), payload); err != nil {
-				fmt.Fprintln(os.Stderr, "client: submit:", err)
+				cli.Fail(os.Stderr, "client", err)
 				break
 			}
 		}
@@ -94,7 +97,10 @@ func run() error {
 	for r := range s.Results() {
 		done++
 		if *task == "pi" {
-			h, _ := strconv.ParseUint(string(r.Payload), 10, 64)
+			h, err := strconv.ParseUint(string(r.Payload), 10, 64)
+			if err != nil {
+				return fmt.Errorf("task %s: result %q is not a count of hits", r.ID, r.Payload)
+			}
 			hits += h
 		}
 		if !*quiet {

@@ -1,15 +1,17 @@
 // Package main is gatecheck, the judge of make gate (scripts/gate.sh). It
-// reads Go benchmark text of BenchmarkE2E and benchstat's CSV and exits 1
-// when a check fails:
+// reads Go benchmark text of BenchmarkE2E and BenchmarkMakespan and
+// benchstat's CSV and exits 1 when a check fails:
 //
 //	gatecheck floors   -in head.txt            queue manager vs relay, same run
 //	gatecheck compare  -csv base-vs-head.csv   base vs head, per gated row
 //	gatecheck baseline -in head.txt -baseline results/baseline/gate.txt
+//	gatecheck makespan -in makespan.txt -row task=10ms/workers=16/send=sdk -floor 0.75
 //
 // floors and baseline judge ratios to the relay measured in the same run,
 // so that a slower or busier machine moves both sides alike; compare
 // judges absolute medians, since base and head ran interleaved on one
-// machine.
+// machine. makespan judges an absolute efficiency (ideal over measured
+// makespan of sleeping tasks): a ratio to the machine's own best already.
 package main
 
 import (
@@ -24,12 +26,20 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/alpcrun/alpcrun/internal/cli"
 )
+
+const usage = "usage: gatecheck floors|compare|baseline|makespan [flags]   (gatecheck CMD -h: flags of CMD)"
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: gatecheck floors|compare|baseline [flags]")
+		fmt.Fprintln(os.Stderr, usage)
 		os.Exit(2)
+	}
+	if cli.IsHelp(os.Args[1]) {
+		fmt.Println(usage)
+		return
 	}
 	var (
 		failed bool
@@ -42,8 +52,13 @@ func main() {
 		failed, err = runCompare(args, os.Stdout)
 	case "baseline":
 		failed, err = runBaseline(args, os.Stdout)
+	case "makespan":
+		failed, err = runMakespan(args, os.Stdout)
 	default:
-		err = fmt.Errorf("gatecheck: unknown command %q", cmd)
+		err = fmt.Errorf("gatecheck: unknown command %q\n%s", cmd, usage)
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -343,4 +358,49 @@ func runCompare(args []string, w io.Writer) (bool, error) {
 		return false, fmt.Errorf("gatecheck: no gated row in %s (rows %s, units %s)", *in, *rows, *units)
 	}
 	return failed, nil
+}
+
+// runMakespan checks the median efficiency of one BenchmarkMakespan row
+// against a floor; without -judge it prints the verdict and never fails.
+func runMakespan(args []string, w io.Writer) (bool, error) {
+	fs := flag.NewFlagSet("makespan", flag.ContinueOnError)
+	in := fs.String("in", "", "benchmark text of BenchmarkMakespan")
+	row := fs.String("row", "task=10ms/workers=16/send=sdk", "the judged row, its path under BenchmarkMakespan")
+	floor := fs.Float64("floor", 0.75, "lowest median efficiency")
+	judge := fs.Bool("judge", true, "fail below the floor; false only reports")
+	if err := fs.Parse(args); err != nil {
+		return false, err
+	}
+	s, err := readSamples(*in)
+	if err != nil {
+		return false, err
+	}
+	var eff []float64
+	for name, units := range s {
+		if rest, ok := strings.CutPrefix(name, "Makespan/"+*row); ok && isProcsSuffix(rest) {
+			eff = append(eff, units["efficiency"]...)
+		}
+	}
+	if len(eff) == 0 {
+		return false, fmt.Errorf("gatecheck: no efficiency of BenchmarkMakespan/%s in %s", *row, *in)
+	}
+	med := median(eff)
+	ok := med >= *floor
+	v, note := verdict(ok), ""
+	if !*judge {
+		v, note = "info", ", not judged"
+	}
+	fmt.Fprintf(w, "%s makespan efficiency %.2f (median of %d, %.2f-%.2f; floor %.2f%s)  %s\n",
+		v, med, len(eff), slices.Min(eff), slices.Max(eff), *floor, note, *row)
+	return *judge && !ok, nil
+}
+
+// isProcsSuffix reports whether s is what follows a benchmark's name:
+// nothing, or go test's -GOMAXPROCS suffix.
+func isProcsSuffix(s string) bool {
+	if s == "" {
+		return true
+	}
+	_, err := strconv.Atoi(strings.TrimPrefix(s, "-"))
+	return s[0] == '-' && err == nil
 }

@@ -124,3 +124,32 @@ func TestCompare(t *testing.T) {
 		t.Error("no gated row: want an error, not a pass")
 	}
 }
+
+// makespanText is three rounds of the gate's makespan row and a row of
+// another shape, whose efficiency must not count.
+const makespanText = `BenchmarkMakespan/task=10ms/workers=16/send=sdk-2   	1	 900000000 ns/op	 0.83 efficiency	 0.90 makespan-s
+BenchmarkMakespan/task=10ms/workers=16/send=sdk-2   	1	 900000000 ns/op	 0.60 efficiency	 1.25 makespan-s
+BenchmarkMakespan/task=10ms/workers=16/send=sdk-2   	1	 900000000 ns/op	 0.80 efficiency	 0.94 makespan-s
+BenchmarkMakespan/task=10ms/workers=16/send=sdkx-2  	1	 900000000 ns/op	 0.10 efficiency	 7.5 makespan-s
+BenchmarkMakespan/task=10ms/workers=164/send=sdk-2  	1	 900000000 ns/op	 0.10 efficiency	 7.5 makespan-s
+`
+
+func TestMakespan(t *testing.T) {
+	in := write(t, "makespan.txt", makespanText)
+	for _, c := range []struct {
+		args []string
+		fail bool
+	}{
+		{[]string{"-floor", "0.75"}, false}, // median 0.80: one slow round does not fail it
+		{[]string{"-floor", "0.85"}, true},
+		{[]string{"-floor", "0.85", "-judge=false"}, false},
+	} {
+		failed, err := runMakespan(append([]string{"-in", in}, c.args...), io.Discard)
+		if err != nil || failed != c.fail {
+			t.Errorf("%v: failed=%v err=%v, want failed=%v", c.args, failed, err, c.fail)
+		}
+	}
+	if _, err := runMakespan([]string{"-in", in, "-row", "task=1ms/workers=16/send=sdk"}, io.Discard); err == nil {
+		t.Error("a row the text lacks: want an error")
+	}
+}

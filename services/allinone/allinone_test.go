@@ -12,15 +12,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alpcrun/alpcrun/internal/servicetest"
+	"github.com/alpcrun/alpcrun/services/catalog"
 	"github.com/alpcrun/alpcrun/services/sdk/client"
 	"github.com/alpcrun/alpcrun/services/sdk/worker"
 )
 
-func testCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func testCtx(t *testing.T) context.Context { return servicetest.Context(t) }
 
 // loopback puts every service of cfg on a free loopback port, without HTTP.
 func loopback(cfg *Config) {
@@ -28,21 +26,6 @@ func loopback(cfg *Config) {
 	cfg.CentralCache.Listen, cfg.CentralCache.HTTPListen = "127.0.0.1:0", ""
 	cfg.NodeCache.Listen, cfg.NodeCache.HTTPListen = "127.0.0.1:0", ""
 	cfg.LogLevel = "error"
-}
-
-func TestBlackScholesKnownValues(t *testing.T) {
-	for _, c := range []struct {
-		m    Market
-		want float64
-	}{
-		{Market{Spot: 100, Strike: 100, Rate: 0.05, Vol: 0.2, Maturity: 1}, 10.4506},
-		// Hull, Options, Futures and Other Derivatives, example 15.6.
-		{Market{Spot: 42, Strike: 40, Rate: 0.1, Vol: 0.2, Maturity: 0.5}, 4.7594},
-	} {
-		if got := BlackScholes(c.m); math.Abs(got-c.want) > 5e-5 {
-			t.Errorf("BlackScholes(%+v) = %.6f, want %.4f", c.m, got, c.want)
-		}
-	}
 }
 
 // TestDemo runs the demo end to end on an in-process cluster and checks the
@@ -80,48 +63,7 @@ func TestDemo(t *testing.T) {
 	}
 }
 
-// TestPriceTask checks the task's determinism (a redelivered task gives the
-// same answer) and its refusals.
-func TestPriceTask(t *testing.T) {
-	ctx := testCtx(t)
-	m := DefaultDemoConfig().Market
-	run := func(sd any, payload []byte) ([]byte, error) {
-		return priceTask(ctx, worker.Task{SharedData: sd, Payload: payload})
-	}
-	task := pricingTask{seed: 1, index: 7, paths: 1000}
-	a, err := run(m, task.encode())
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := run(m, task.encode())
-	task.index++
-	c, _ := run(m, task.encode())
-	if !bytes.Equal(a, b) || bytes.Equal(a, c) {
-		t.Fatalf("same task gave %x and %x; next task %x", a, b, c)
-	}
-	sum, sumSq, err := decodeResult(a)
-	if err != nil || !(sum > 0) || !(sumSq > sum*sum/500) {
-		t.Fatalf("result sums %v, %v, %v", sum, sumSq, err)
-	}
-	for name, c := range map[string]struct {
-		sd      any
-		payload []byte
-	}{
-		"no market": {nil, task.encode()},
-		"short":     {m, task.encode()[:20]},
-		"odd paths": {m, pricingTask{paths: 3}.encode()},
-		"no paths":  {m, pricingTask{}.encode()},
-	} {
-		if _, err := run(c.sd, c.payload); err == nil {
-			t.Errorf("%s: accepted", name)
-		}
-	}
-	if _, err := decodeMarket([]byte(`{"spot":100,"strike":100,"rate":0.05,"vol":0,"maturity":1}`)); err == nil {
-		t.Error("zero volatility accepted")
-	}
-}
-
-// TestUp starts the cluster of `alpcrun up`, runs echo tasks through it and
+// TestUp starts the cluster of `alpcrun up`, runs tasks through it and
 // stops it.
 func TestUp(t *testing.T) {
 	ctx := testCtx(t)
@@ -148,22 +90,48 @@ func TestUp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const n = 20
+	// Raw payloads run as the workers' default task (echo); payloads that
+	// name a kind run that kind, and a kind no worker knows is dead-lettered.
+	const n, samples = 20, 100_000
 	for i := range n {
 		if err := s.Submit(ctx, strconv.Itoa(i), []byte(strconv.Itoa(i))); err != nil {
 			t.Fatal(err)
 		}
 	}
+	if err := s.Submit(ctx, "pi", catalog.Payload("pi", []byte(strconv.Itoa(samples)))); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Submit(ctx, "unknown", catalog.Payload("frobnicate", []byte("1"))); err != nil {
+		t.Fatal(err)
+	}
 	s.CloseSend()
 	got := 0
 	for r := range s.Results() {
-		if string(r.Payload) != r.ID {
-			t.Fatalf("task %s echoed %q", r.ID, r.Payload)
+		switch r.ID {
+		case "unknown":
+			t.Fatalf("a task of an unknown kind was answered %q", r.Payload)
+		case "pi":
+			hits, err := strconv.ParseUint(string(r.Payload), 10, 64)
+			// 4·hits/samples has a standard deviation of about 0.005.
+			if est := 4 * float64(hits) / samples; err != nil || math.Abs(est-math.Pi) > 0.05 {
+				t.Fatalf("pi task answered %q", r.Payload)
+			}
+		default:
+			if string(r.Payload) != r.ID {
+				t.Fatalf("task %s echoed %q", r.ID, r.Payload)
+			}
 		}
 		got++
 	}
-	if err := s.Wait(ctx); err != nil || got != n {
-		t.Fatalf("%d of %d results, stream ended with %v", got, n, err)
+	if err := s.Wait(ctx); err != nil || got != n+1 {
+		t.Fatalf("%d of %d results, stream ended with %v", got, n+1, err)
+	}
+	dead, err := s.DeadLetters(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dead) != 1 || dead[0].ID != "unknown" || !strings.Contains(dead[0].Error, "unknown task") {
+		t.Fatalf("dead letters %+v, want the unknown task's", dead)
 	}
 	if err := s.Close(ctx); err != nil {
 		t.Fatal(err)
@@ -191,7 +159,7 @@ func TestRunPortInUse(t *testing.T) {
 	cfg := DefaultConfig()
 	loopback(&cfg)
 	cfg.QueueManager.Listen = l.Addr().String()
-	err = Run(testCtx(t), cfg, Task{Handler: echo}, nil)
+	err = Run(testCtx(t), cfg, Task{Handler: func(context.Context, worker.Task) ([]byte, error) { return nil, nil }}, nil)
 	if err == nil || !strings.Contains(err.Error(), "queue manager") {
 		t.Fatalf("Run with a taken port: %v", err)
 	}
@@ -226,9 +194,6 @@ func TestLoadConfigNamesEveryBadKey(t *testing.T) {
 			t.Errorf("error does not name %s: %v", key, err)
 		}
 	}
-	if _, err := TaskNamed("sleep:-1s"); err == nil {
-		t.Error("negative sleep accepted")
-	}
 	if !errors.Is(Run(t.Context(), DefaultConfig(), Task{}, nil), errNoHandler) {
 		t.Error("workers without a handler accepted")
 	}
@@ -254,12 +219,13 @@ func TestDialable(t *testing.T) {
 }
 
 // TestDemoOnExternalCluster runs the demo's workload on a cluster started
-// as `alpcrun up --task european` is.
+// as `alpcrun up` is: its workers default to echo, and run the demo's tasks
+// as european because their payloads say so.
 func TestDemoOnExternalCluster(t *testing.T) {
 	ctx := testCtx(t)
 	up := DefaultUpConfig()
 	loopback(&up.Config)
-	up.Workers, up.Task = 2, "european"
+	up.Workers = 2
 	cctx, stop := context.WithCancel(ctx)
 	ready := make(chan Addrs, 1)
 	done := make(chan error, 1)

@@ -7,6 +7,7 @@ import (
 	"net"
 	"strings"
 
+	"github.com/alpcrun/alpcrun/services/catalog"
 	"github.com/alpcrun/alpcrun/services/centralcache"
 	"github.com/alpcrun/alpcrun/services/internal/config"
 	"github.com/alpcrun/alpcrun/services/nodecache"
@@ -192,4 +193,17 @@ func dialable(addr string) string {
 		return net.JoinHostPort("127.0.0.1", port)
 	}
 	return addr
+}
+
+// Up runs the cluster of `alpcrun up` (see Run): its workers run the task
+// catalog, cfg.Task being the kind of payloads that name none.
+func Up(ctx context.Context, cfg UpConfig, ready chan<- Addrs) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	h, err := catalog.Handler(cfg.Task)
+	if err != nil {
+		return err
+	}
+	return Run(ctx, cfg.Config, Task{Handler: h, Decode: catalog.Decode}, ready)
 }

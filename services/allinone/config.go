@@ -5,6 +5,7 @@ import (
 	"net"
 	"strings"
 
+	"github.com/alpcrun/alpcrun/services/catalog"
 	"github.com/alpcrun/alpcrun/services/centralcache"
 	"github.com/alpcrun/alpcrun/services/internal/config"
 	"github.com/alpcrun/alpcrun/services/nodecache"
@@ -15,9 +16,9 @@ import (
 // key of that service's configuration file, and the workers. See the
 // package doc for the keys whose meaning changes in one process.
 type Config struct {
-	QueueManager queuemanager.Config `yaml:"queueManager"`
-	CentralCache centralcache.Config `yaml:"centralCache"`
-	NodeCache    nodecache.Config    `yaml:"nodeCache"`
+	QueueManager queuemanager.Options `yaml:"queueManager"`
+	CentralCache centralcache.Options `yaml:"centralCache"`
+	NodeCache    nodecache.Options    `yaml:"nodeCache"`
 
 	Workers     int    `yaml:"workers" usage:"in-process workers"`
 	Concurrency int    `yaml:"concurrency" usage:"task slots per worker"`
@@ -29,9 +30,9 @@ type Config struct {
 // four workers of one slot each.
 func DefaultConfig() Config {
 	return Config{
-		QueueManager: queuemanager.DefaultConfig(),
-		CentralCache: centralcache.DefaultConfig(),
-		NodeCache:    nodecache.DefaultConfig(),
+		QueueManager: queuemanager.DefaultOptions(),
+		CentralCache: centralcache.DefaultOptions(),
+		NodeCache:    nodecache.DefaultOptions(),
 		Workers:      4,
 		Concurrency:  1,
 	}
@@ -93,10 +94,10 @@ func addSection(p *config.Problems, section string, err error) {
 }
 
 // UpConfig is the configuration of `alpcrun up`: the cluster and the task
-// its workers run.
+// its workers run when a payload names none.
 type UpConfig struct {
 	Config `yaml:",inline"`
-	Task   string `yaml:"task" usage:"what the workers run: echo, sleep:DURATION (e.g. sleep:10ms) or european"`
+	Task   string `yaml:"task" usage:"what the workers run when a task's payload names no kind: echo, sleep:DURATION (e.g. sleep:10ms), pi or european"`
 }
 
 // DefaultUpConfig is DefaultConfig with echo workers, every port on the
@@ -123,7 +124,7 @@ func onLoopback(addr string) string {
 func (c *UpConfig) Validate() error {
 	var p config.Problems
 	c.check(&p)
-	if _, err := TaskNamed(c.Task); err != nil {
+	if _, err := catalog.Lookup(c.Task); err != nil {
 		p.Add("task", "%v", err)
 	}
 	return p.Err()
@@ -142,8 +143,8 @@ func LoadUpConfig(fs *flag.FlagSet, args []string, lookupEnv func(string) (strin
 // DemoConfig is the configuration of `alpcrun demo`: the cluster it
 // starts and the workload it runs.
 type DemoConfig struct {
-	Config `yaml:",inline"`
-	Market `yaml:",inline"`
+	Config         `yaml:",inline"`
+	catalog.Market `yaml:",inline"`
 
 	Paths     int64  `yaml:"paths" usage:"Monte Carlo paths in all (even)"`
 	TaskPaths int64  `yaml:"taskPaths" usage:"paths per task (even)"`
@@ -151,7 +152,7 @@ type DemoConfig struct {
 	Inflight  int    `yaml:"inflight" usage:"tasks submitted and not yet answered, at most"`
 	Batch     int    `yaml:"batch" usage:"tasks per batch sent, at most (a batch runs on one worker)"`
 
-	QueueManagerAddr string `yaml:"queueManagerAddr" usage:"price on the cluster of this queue manager instead of starting one (its workers must run the european task)"`
+	QueueManagerAddr string `yaml:"queueManagerAddr" usage:"price on the cluster of this queue manager instead of starting one (its workers must run the task catalog, as cmd/worker does)"`
 	CentralCacheAddr string `yaml:"centralCacheAddr" usage:"with queueManagerAddr: the central cache that gets the market data"`
 }
 
@@ -161,7 +162,7 @@ type DemoConfig struct {
 func DefaultDemoConfig() DemoConfig {
 	c := DemoConfig{
 		Config:    DefaultConfig(),
-		Market:    Market{Spot: 100, Strike: 100, Rate: 0.05, Vol: 0.2, Maturity: 1},
+		Market:    catalog.Market{Spot: 100, Strike: 100, Rate: 0.05, Vol: 0.2, Maturity: 1},
 		Paths:     10_000_000,
 		TaskPaths: 10_000,
 		Seed:      1,
@@ -179,12 +180,12 @@ func DefaultDemoConfig() DemoConfig {
 func (c *DemoConfig) Validate() error {
 	var p config.Problems
 	c.Config.check(&p)
-	c.Market.check(&p)
+	c.Market.Check(&p)
 	if c.Paths < 2 || c.Paths%2 != 0 {
 		p.Add("paths", "must be even and positive (antithetic pairs), got %d", c.Paths)
 	}
-	if c.TaskPaths < 2 || c.TaskPaths%2 != 0 || c.TaskPaths > maxTaskPaths {
-		p.Add("taskPaths", "must be even, between 2 and %d, got %d", maxTaskPaths, c.TaskPaths)
+	if c.TaskPaths < 2 || c.TaskPaths%2 != 0 || c.TaskPaths > catalog.MaxTaskPaths {
+		p.Add("taskPaths", "must be even, between 2 and %d, got %d", catalog.MaxTaskPaths, c.TaskPaths)
 	}
 	if c.Inflight < 1 {
 		p.Add("inflight", "must be at least 1, got %d", c.Inflight)

@@ -12,12 +12,13 @@ import (
 	"time"
 
 	"github.com/alpcrun/alpcrun/core/stats"
+	"github.com/alpcrun/alpcrun/services/catalog"
 	"github.com/alpcrun/alpcrun/services/sdk/client"
 )
 
 // Report is the outcome of a demo run.
 type Report struct {
-	Market           Market
+	Market           catalog.Market
 	Paths, TaskPaths int64
 	Tasks            int64
 	Seed             uint64
@@ -83,11 +84,15 @@ func Demo(ctx context.Context, cfg DemoConfig, progress io.Writer, terminal bool
 	if cfg.QueueManagerAddr != "" {
 		return price(ctx, cfg, Addrs{QueueManager: cfg.QueueManagerAddr, CentralCache: cfg.CentralCacheAddr}, progress, terminal)
 	}
+	h, err := catalog.Handler("european")
+	if err != nil {
+		return Report{}, err
+	}
 	cctx, stop := context.WithCancel(ctx)
 	defer stop()
 	ready := make(chan Addrs, 1)
 	done := make(chan error, 1)
-	go func() { done <- Run(cctx, cfg.Config, EuropeanTask(), ready) }()
+	go func() { done <- Run(cctx, cfg.Config, Task{Handler: h, Decode: catalog.Decode}, ready) }()
 	select {
 	case a := <-ready:
 		if progress != nil {
@@ -163,8 +168,8 @@ func price(ctx context.Context, cfg DemoConfig, a Addrs, out io.Writer, terminal
 				return
 			}
 			sent[i].Store(int64(time.Since(start)))
-			t := pricingTask{seed: cfg.Seed, index: uint64(i), paths: uint64(pathsOf(i))}
-			if err := s.Submit(sctx, strconv.FormatInt(i, 10), t.encode()); err != nil {
+			t := catalog.PricingTask{Seed: cfg.Seed, Index: uint64(i), Paths: uint64(pathsOf(i))}
+			if err := s.Submit(sctx, strconv.FormatInt(i, 10), catalog.Payload("european", t.Encode())); err != nil {
 				submitted <- err
 				return
 			}
@@ -193,7 +198,7 @@ receive:
 			}
 			lat.Record(time.Since(start) - time.Duration(sent[i].Load()))
 			<-window
-			s1, s2, derr := decodeResult(r.Payload)
+			s1, s2, derr := catalog.DecodeResult(r.Payload)
 			if derr != nil {
 				return rep, derr
 			}
@@ -230,7 +235,7 @@ receive:
 	variance := max(sumSq-n*mean*mean, 0) / (n - 1)
 	return Report{
 		Market: cfg.Market, Paths: cfg.Paths, TaskPaths: cfg.TaskPaths, Tasks: tasks, Seed: cfg.Seed,
-		Price: mean, StdErr: math.Sqrt(variance / n), BlackScholes: BlackScholes(cfg.Market),
+		Price: mean, StdErr: math.Sqrt(variance / n), BlackScholes: catalog.BlackScholes(cfg.Market),
 		Elapsed: elapsed, Latency: lat, Redelivered: redelivered,
 	}, nil
 }

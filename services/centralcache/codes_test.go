@@ -11,13 +11,14 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/alpcrun/alpcrun/core/cache"
+	"github.com/alpcrun/alpcrun/internal/servicetest"
 	pb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
 )
 
 // TestCodes walks every path of the Cache service's proto comments.
 func TestCodes(t *testing.T) {
 	ts := startServer(t, Options{MaxPayload: 1 << 10})
-	ctx := testCtx(t)
+	ctx := servicetest.Context(t)
 
 	// Set: created at the given level, 0 when unset; ALREADY_EXISTS after.
 	st, err := ts.c.SetSharedData(ctx, data("a", nil, "a0", 0))
@@ -29,7 +30,7 @@ func TestCodes(t *testing.T) {
 		t.Fatalf("Set at 5 = %v, %v", st, err)
 	}
 	_, err = ts.c.SetSharedData(ctx, data("b", level(9), "x", 0))
-	wantCode(t, err, codes.AlreadyExists)
+	servicetest.WantCode(t, err, codes.AlreadyExists)
 
 	// Get: exact level or the newest; NOT_FOUND, FAILED_PRECONDITION.
 	for _, tc := range []struct {
@@ -46,7 +47,7 @@ func TestCodes(t *testing.T) {
 		{data("nope", level(1), "", 0), "", codes.NotFound},
 	} {
 		d, err := ts.c.GetSharedData(ctx, tc.req)
-		wantCode(t, err, tc.code)
+		servicetest.WantCode(t, err, tc.code)
 		if err == nil && (string(d.Payload) != tc.want || d.GetSessionId() != tc.req.SessionId || d.UpdateLevel == nil) {
 			t.Fatalf("Get(%v) = %v", tc.req, d)
 		}
@@ -63,10 +64,10 @@ func TestCodes(t *testing.T) {
 	}
 	for _, l := range []uint32{10, 2} {
 		_, err = ts.c.UpdateSharedData(ctx, data("b", level(l), "x", 0))
-		wantCode(t, err, codes.FailedPrecondition)
+		servicetest.WantCode(t, err, codes.FailedPrecondition)
 	}
 	_, err = ts.c.UpdateSharedData(ctx, data("nope", nil, "x", 0))
-	wantCode(t, err, codes.NotFound)
+	servicetest.WantCode(t, err, codes.NotFound)
 	if d, err := ts.c.GetSharedData(ctx, data("b", nil, "", 0)); err != nil || d.GetUpdateLevel() != 10 || string(d.Payload) != "b10" {
 		t.Fatalf("Get after updates = %v, %v", d, err)
 	}
@@ -77,32 +78,32 @@ func TestCodes(t *testing.T) {
 		t.Fatalf("Delete = %v, %v", st, err)
 	}
 	_, err = ts.c.DeleteSharedData(ctx, data("b", nil, "", 0))
-	wantCode(t, err, codes.NotFound)
+	servicetest.WantCode(t, err, codes.NotFound)
 	_, err = ts.c.GetSharedData(ctx, data("b", nil, "", 0))
-	wantCode(t, err, codes.NotFound)
+	servicetest.WantCode(t, err, codes.NotFound)
 
 	// INVALID_ARGUMENT: empty or overlong session id, payload over
 	// maxPayload, bad ttl.
 	long := strings.Repeat("s", cache.MaxSessionID+1)
 	for _, id := range []string{"", long} {
 		_, err = ts.c.SetSharedData(ctx, data(id, nil, "x", 0))
-		wantCode(t, err, codes.InvalidArgument)
+		servicetest.WantCode(t, err, codes.InvalidArgument)
 		_, err = ts.c.UpdateSharedData(ctx, data(id, nil, "x", 0))
-		wantCode(t, err, codes.InvalidArgument)
+		servicetest.WantCode(t, err, codes.InvalidArgument)
 		_, err = ts.c.GetSharedData(ctx, data(id, nil, "", 0))
-		wantCode(t, err, codes.InvalidArgument)
+		servicetest.WantCode(t, err, codes.InvalidArgument)
 		_, err = ts.c.DeleteSharedData(ctx, data(id, nil, "", 0))
-		wantCode(t, err, codes.InvalidArgument)
+		servicetest.WantCode(t, err, codes.InvalidArgument)
 	}
 	big := strings.Repeat("x", 1<<10+1)
 	_, err = ts.c.SetSharedData(ctx, data("c", nil, big, 0))
-	wantCode(t, err, codes.InvalidArgument)
+	servicetest.WantCode(t, err, codes.InvalidArgument)
 	_, err = ts.c.UpdateSharedData(ctx, data("a", nil, big, 0))
-	wantCode(t, err, codes.InvalidArgument)
+	servicetest.WantCode(t, err, codes.InvalidArgument)
 	_, err = ts.c.SetSharedData(ctx, data("c", nil, "x", -time.Second))
-	wantCode(t, err, codes.InvalidArgument)
+	servicetest.WantCode(t, err, codes.InvalidArgument)
 	_, err = ts.c.SetSharedData(ctx, &pb.SharedData{SessionId: "c", Ttl: &durationpb.Duration{Seconds: 1, Nanos: -1}})
-	wantCode(t, err, codes.InvalidArgument)
+	servicetest.WantCode(t, err, codes.InvalidArgument)
 	if _, err := ts.c.GetSharedData(ctx, data("c", nil, "", 0)); err == nil {
 		t.Fatal("a refused Set stored data")
 	}
@@ -116,7 +117,7 @@ func TestCodes(t *testing.T) {
 // maxTTL), Update restarts it, Get neither does nor extends it.
 func TestTTL(t *testing.T) {
 	ts := startServer(t, Options{MaxTTL: time.Minute})
-	ctx := testCtx(t)
+	ctx := servicetest.Context(t)
 	if _, err := ts.c.SetSharedData(ctx, data("s", nil, "v", 10*time.Second)); err != nil {
 		t.Fatal(err)
 	}
@@ -141,12 +142,12 @@ func TestTTL(t *testing.T) {
 	}
 	ts.clock.Advance(time.Second)
 	_, err = ts.c.GetSharedData(ctx, data("capped", nil, "", 0))
-	wantCode(t, err, codes.NotFound)
+	servicetest.WantCode(t, err, codes.NotFound)
 	ts.clock.Advance(4 * time.Second)
 	_, err = ts.c.GetSharedData(ctx, data("s", nil, "", 0))
-	wantCode(t, err, codes.NotFound)
+	servicetest.WantCode(t, err, codes.NotFound)
 	_, err = ts.c.DeleteSharedData(ctx, data("s", nil, "", 0))
-	wantCode(t, err, codes.NotFound)
+	servicetest.WantCode(t, err, codes.NotFound)
 	if _, err := ts.c.SetSharedData(ctx, data("s", level(3), "again", 0)); err != nil {
 		t.Fatalf("Set after expiry: %v", err)
 	}
@@ -156,7 +157,7 @@ func TestTTL(t *testing.T) {
 // ways unchanged, and one byte over maxPayload is INVALID_ARGUMENT.
 func TestLargePayload(t *testing.T) {
 	ts := startServer(t, Options{})
-	ctx := testCtx(t)
+	ctx := servicetest.Context(t)
 	p := make([]byte, 10<<20)
 	_, _ = rand.NewChaCha8([32]byte{1, 2}).Read(p)
 	if _, err := ts.c.SetSharedData(ctx, &pb.SharedData{SessionId: "s", Payload: p}); err != nil {
@@ -167,5 +168,5 @@ func TestLargePayload(t *testing.T) {
 		t.Fatalf("10 MiB round trip: %v", err)
 	}
 	_, err = ts.c.UpdateSharedData(ctx, &pb.SharedData{SessionId: "s", Payload: make([]byte, cache.DefaultMaxPayload+1)})
-	wantCode(t, err, codes.InvalidArgument)
+	servicetest.WantCode(t, err, codes.InvalidArgument)
 }

@@ -1,53 +1,59 @@
 package centralcache
 
 import (
+	"log/slog"
 	"time"
 
+	"github.com/alpcrun/alpcrun/internal/cachewire"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/alpcrun/alpcrun/core/cache"
 	"github.com/alpcrun/alpcrun/services/internal/config"
 )
 
-// MaxPayloadLimit is the largest maxPayload accepted: a protobuf message
-// must stay under 2 GiB, framing included.
-const MaxPayloadLimit = 2<<30 - 2<<20
-
-// Config is the central cache's configuration file (SPEC §8). Every key is
-// also ALPCRUNCH_<KEY> in the environment and --<key> on the command line.
-type Config struct {
+// Options configure a central cache. Each tagged field is a key of its
+// configuration file, also ALPCRUNCH_<KEY> in the environment and --<key>
+// on the command line; a key is its field here, its default in
+// DefaultOptions and its check in Validate. The untagged fields are set
+// in code.
+type Options struct {
+	// Listeners, logging and TLS, which Run uses; New ignores them.
 	config.Common `yaml:",inline"`
 
 	MaxTTL          time.Duration   `yaml:"maxTTL" usage:"longest TTL of an entry, and the TTL of writes without one"`
 	CleanupInterval time.Duration   `yaml:"cleanupInterval" usage:"how often expired entries are removed"`
 	MaxPayload      config.ByteSize `yaml:"maxPayload" usage:"largest accepted shared-data payload (e.g. 64MiB)"`
+
+	// Logger defaults to discarding; Registerer to registering nowhere.
+	Logger     *slog.Logger          `yaml:"-"`
+	Registerer prometheus.Registerer `yaml:"-"`
+	// Now is the clock, time.Now when nil; tests may replace it.
+	Now func() time.Time `yaml:"-"`
 }
 
-// DefaultConfig returns the defaults of SPEC §1, §6 and §8.
-func DefaultConfig() Config {
-	o := DefaultOptions()
-	return Config{
+// DefaultOptions returns the defaults of every key.
+func DefaultOptions() Options {
+	return Options{
 		Common:          config.DefaultCommon(":2337", ":2338"),
-		MaxTTL:          o.MaxTTL,
-		CleanupInterval: o.CleanupInterval,
-		MaxPayload:      config.ByteSize(o.MaxPayload),
+		MaxTTL:          cache.DefaultMaxTTL,
+		CleanupInterval: cache.DefaultCleanupInterval,
+		MaxPayload:      cache.DefaultMaxPayload,
 	}
 }
 
 // Validate reports every bad key.
-func (c *Config) Validate() error {
+func (o *Options) Validate() error {
 	var p config.Problems
-	c.Common.Validate(&p)
-	if c.MaxTTL <= 0 {
-		p.Add("maxTTL", "must be positive, got %v", c.MaxTTL)
+	o.Common.Validate(&p)
+	if o.MaxTTL <= 0 {
+		p.Add("maxTTL", "must be positive, got %v", o.MaxTTL)
 	}
-	if c.CleanupInterval <= 0 {
-		p.Add("cleanupInterval", "must be positive, got %v", c.CleanupInterval)
+	if o.CleanupInterval <= 0 {
+		p.Add("cleanupInterval", "must be positive, got %v", o.CleanupInterval)
 	}
-	if c.MaxPayload < 1 || c.MaxPayload > MaxPayloadLimit {
-		p.Add("maxPayload", "must be between 1 and %v, got %v", config.ByteSize(MaxPayloadLimit), c.MaxPayload)
+	if o.MaxPayload < 1 || o.MaxPayload > cachewire.MaxPayloadLimit {
+		p.Add("maxPayload", "must be between 1 and %v, got %v", config.ByteSize(cachewire.MaxPayloadLimit), o.MaxPayload)
 	}
 	return p.Err()
-}
-
-// Options turns the configuration into the server's options.
-func (c *Config) Options() Options {
-	return Options{MaxTTL: c.MaxTTL, CleanupInterval: c.CleanupInterval, MaxPayload: int(c.MaxPayload)}
 }

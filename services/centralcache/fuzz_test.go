@@ -35,7 +35,12 @@ func FuzzCacheRequest(f *testing.F) {
 			f.Add(op, b)
 		}
 	}
-	s := New(Options{MaxPayload: 64, MaxTTL: time.Minute})
+	opts := DefaultOptions()
+	opts.MaxPayload, opts.MaxTTL = 64, time.Minute
+	s, err := New(opts)
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Cleanup(s.Close)
 	ctx := context.Background()
 	f.Fuzz(func(t *testing.T, op uint8, msg []byte) {

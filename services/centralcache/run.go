@@ -13,23 +13,24 @@ import (
 // LoadConfig reads the configuration from defaults, the YAML file of
 // --config, ALPCRUNCH_* variables and flags, and validates it; the error
 // names every bad key.
-func LoadConfig(fs *flag.FlagSet, args []string, lookupEnv func(string) (string, bool)) (Config, error) {
-	cfg := DefaultConfig()
-	err := config.Load(&cfg, fs, args, lookupEnv)
-	return cfg, err
+func LoadConfig(fs *flag.FlagSet, args []string, lookupEnv func(string) (string, bool)) (Options, error) {
+	return config.LoadDefaults(DefaultOptions(), fs, args, lookupEnv)
 }
 
-// Run serves a central cache configured by cfg until ctx is done, then
-// drains. ready, when non-nil, receives the gRPC address once serving.
-func Run(ctx context.Context, cfg Config, ready chan<- string) error {
-	log := config.NewLogger(cfg.Common)
+// Run serves a central cache configured by opts until ctx is done, then
+// drains. It logs and registers metrics on its own. ready, when non-nil,
+// receives the gRPC address once serving.
+func Run(ctx context.Context, opts Options, ready chan<- string) error {
+	log := config.NewLogger(opts.Common)
 	reg := prometheus.NewRegistry()
-	opts := cfg.Options()
 	opts.Logger, opts.Registerer = log, reg
-	s := New(opts)
+	s, err := New(opts)
+	if err != nil {
+		return err
+	}
 	defer s.Close()
 	return serve.Run(ctx, serve.Service{
-		Name: "central-cache", Common: cfg.Common, Log: log, Registry: reg,
+		Name: "central-cache", Common: opts.Common, Log: log, Registry: reg,
 		Register: s.Register, Options: s.ServerOptions(),
 	}, ready)
 }

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	reflectpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 
+	"github.com/alpcrun/alpcrun/internal/servicetest"
 	pb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
 )
 
@@ -53,24 +54,10 @@ func TestLoadConfig(t *testing.T) {
 // checks the raised message limit, health and reflection.
 func TestRun(t *testing.T) {
 	t.Setenv("METALCORE_API_KEY", "sesame")
-	cfg := DefaultConfig()
+	cfg := DefaultOptions()
 	cfg.Listen, cfg.HTTPListen, cfg.MaxPayload = "127.0.0.1:0", "", 8<<20
-	ctx, cancel := context.WithCancel(testCtx(t))
-	ready := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() { done <- Run(ctx, cfg, ready) }()
-	var addr string
-	select {
-	case addr = <-ready:
-	case err := <-done:
-		t.Fatal(err)
-	}
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Fatal(err)
-		}
-	}()
+	ctx := servicetest.Context(t)
+	addr := servicetest.RunUntilReady(t, func(ctx context.Context, ready chan<- string) error { return Run(ctx, cfg, ready) })
 	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(16<<20), grpc.MaxCallRecvMsgSize(16<<20)))
 	if err != nil {
@@ -80,16 +67,16 @@ func TestRun(t *testing.T) {
 	c := pb.NewCacheClient(cc)
 	req := &pb.SharedData{SessionId: "s", Payload: make([]byte, 8<<20)}
 	_, err = c.SetSharedData(ctx, req)
-	wantCode(t, err, codes.Unauthenticated)
+	servicetest.WantCode(t, err, codes.Unauthenticated)
 	_, err = c.SetSharedData(metadata.AppendToOutgoingContext(ctx, "api_key", "open"), req)
-	wantCode(t, err, codes.PermissionDenied)
+	servicetest.WantCode(t, err, codes.PermissionDenied)
 	kctx := metadata.AppendToOutgoingContext(ctx, "api_key", "sesame")
 	if _, err := c.SetSharedData(kctx, req); err != nil {
 		t.Fatalf("Set of maxPayload bytes (over gRPC's default 4 MiB): %v", err)
 	}
 	req.Payload = append(req.Payload, 0)
 	_, err = c.UpdateSharedData(kctx, req)
-	wantCode(t, err, codes.InvalidArgument)
+	servicetest.WantCode(t, err, codes.InvalidArgument)
 	if d, err := c.GetSharedData(kctx, &pb.SharedData{SessionId: "s"}); err != nil || len(d.Payload) != 8<<20 {
 		t.Fatalf("Get: %v", err)
 	}
@@ -119,7 +106,7 @@ func TestRun(t *testing.T) {
 
 func TestMetricsNames(t *testing.T) {
 	ts := startServer(t, Options{})
-	ctx := testCtx(t)
+	ctx := servicetest.Context(t)
 	if _, err := ts.c.SetSharedData(ctx, data("s", nil, "12345", 0)); err != nil {
 		t.Fatal(err)
 	}
@@ -159,4 +146,14 @@ func gather(t *testing.T, reg *prometheus.Registry) []string {
 		}
 	}
 	return out
+}
+
+// New takes no zero value for a default: it names every bad option.
+func TestNewReportsEveryBadOption(t *testing.T) {
+	_, err := New(Options{Common: DefaultOptions().Common})
+	for _, key := range []string{"maxTTL", "cleanupInterval", "maxPayload"} {
+		if err == nil || !strings.Contains(err.Error(), "config: "+key+":") {
+			t.Errorf("error does not name %s: %v", key, err)
+		}
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/alpcrun/alpcrun/internal/cli"
 	"github.com/alpcrun/alpcrun/internal/version"
 )
 
@@ -34,7 +35,7 @@ func Main[C any](name string,
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	if err := run(ctx, cfg, nil); err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		cli.Fail(os.Stderr, name, err)
 		os.Exit(1)
 	}
 }

@@ -1,8 +1,8 @@
 // Package grpctune holds the gRPC transport settings that every ALPCRUN.CH
 // process uses: the queue manager and cache servers, the client and worker
-// SDKs, and the bench relay that is their limit (SPEC §11). A relay on
-// gRPC's defaults is not that limit: it is measured here at 0.71× the
-// tuned relay's throughput and 1.71× its idle round trip.
+// SDKs, and the bench relay that is their limit (docs/design.md, The lab). A
+// relay on gRPC's defaults is not that limit: it is measured here at 0.71×
+// the tuned relay's throughput and 1.71× its idle round trip.
 //
 //	srv := grpc.NewServer(append(grpctune.ServerOptions(), creds...)...)
 //	conn, err := grpc.NewClient(addr, append(grpctune.DialOptions(), creds...)...)

@@ -59,8 +59,9 @@ func Tuned() Settings {
 		// 256 KiB carries 16 full HTTP/2 frames per write syscall and
 		// saved 4% CPU over 32 KiB.
 		WriteBuffer: 256 << 10,
-		// Room for the largest shared-data payload (64 MiB, SPEC §6) plus
-		// framing; batches are bounded by the queue manager's maxBatchBytes.
+		// Room for the largest shared-data payload (64 MiB, docs/design.md,
+		// Shared data) plus framing; batches are bounded by the queue
+		// manager's maxBatchBytes.
 		MaxMessage: 80 << 20,
 		Keepalive:  true,
 		// 32% of the CPU per task at 100-task batches (see Codec).
@@ -80,15 +81,17 @@ const (
 )
 
 // ServerKeepalive is how a server stops dead and idle connections from
-// holding its resources: their buffers, streams and goroutines.
+// holding its resources: their buffers, streams and goroutines. Its tags
+// name the keys of a service configuration that embeds it inline.
 type ServerKeepalive struct {
 	// Time and Timeout: a connection quiet for Time is pinged, and closed
 	// when the ping is not answered within Timeout (a peer that vanished
 	// without closing its socket). gRPC raises a Time below 1s to 1s.
-	Time, Timeout time.Duration
+	Time    time.Duration `yaml:"keepaliveTime" usage:"ping a connection quiet this long (at least 1s)"`
+	Timeout time.Duration `yaml:"keepaliveTimeout" usage:"close a connection whose ping is unanswered this long"`
 	// MaxConnectionIdle closes, with GOAWAY, a connection that has had no
 	// open stream for this long; a gRPC client reconnects on its next call.
-	MaxConnectionIdle time.Duration
+	MaxConnectionIdle time.Duration `yaml:"maxConnectionIdle" usage:"close a connection without streams for this long"`
 }
 
 // DefaultServerKeepalive is what Tuned servers use.

@@ -8,8 +8,11 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/emptypb"
 )
 
 // A client that pings more often than the server's enforcement policy
@@ -34,7 +37,9 @@ func serve(t *testing.T, k ServerKeepalive) string {
 }
 
 // A connection without streams is closed after MaxConnectionIdle: the
-// client's channel leaves READY on the server's GOAWAY.
+// client's channel leaves READY on the server's GOAWAY. A call answered
+// (here: Unimplemented) proves the connection was up, however soon after
+// it the server closed it.
 func TestServerClosesIdleConnection(t *testing.T) {
 	k := DefaultServerKeepalive()
 	k.MaxConnectionIdle = 50 * time.Millisecond
@@ -45,11 +50,9 @@ func TestServerClosesIdleConnection(t *testing.T) {
 	defer cc.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	cc.Connect()
-	for s := cc.GetState(); s != connectivity.Ready; s = cc.GetState() {
-		if !cc.WaitForStateChange(ctx, s) {
-			t.Fatalf("never READY (last %v)", s)
-		}
+	err = cc.Invoke(ctx, "/test.Nothing/Here", &emptypb.Empty{}, &emptypb.Empty{})
+	if status.Code(err) != codes.Unimplemented {
+		t.Fatalf("call on a fresh connection: %v, want Unimplemented", err)
 	}
 	if !cc.WaitForStateChange(ctx, connectivity.Ready) {
 		t.Fatal("idle connection still open after the deadline")

@@ -1,60 +1,73 @@
 package nodecache
 
 import (
+	"log/slog"
 	"time"
 
-	"github.com/alpcrun/alpcrun/services/centralcache"
+	"github.com/alpcrun/alpcrun/internal/cachewire"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/alpcrun/alpcrun/core/cache"
+	pb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
 	"github.com/alpcrun/alpcrun/services/internal/config"
 )
 
-// Config is the node cache's configuration file (SPEC §8). Every key is
-// also ALPCRUNCH_<KEY> in the environment and --<key> on the command line.
+// Options configure a node cache. Each tagged field is a key of its
+// configuration file, also ALPCRUNCH_<KEY> in the environment and --<key>
+// on the command line; a key is its field here, its default in
+// DefaultOptions and its check in Validate. The untagged fields are set
+// in code.
 //
-// The central cache is dialled over TLS when tls is true (the node cache
+// Run dials the central cache over TLS when tls is true (the node cache
 // then also serves TLS, with certFile and keyFile, which it presents to a
 // central cache that asks for a client certificate) or when caCert is set
 // (so that a node cache serving plaintext on localhost can still reach its
 // central cache over TLS). The API key sent is METALCORE_API_KEY's.
-type Config struct {
+type Options struct {
+	// Listeners, logging and TLS, which Run uses; New ignores them.
 	config.Common `yaml:",inline"`
 
-	CacheSize        config.ByteSize `yaml:"cacheSize" usage:"bytes of shared data kept (e.g. 1GB); 0 keeps nothing"`
+	// CacheSize bounds the bytes kept; 0 keeps nothing.
+	CacheSize config.ByteSize `yaml:"cacheSize" usage:"bytes of shared data kept (e.g. 1GB); 0 keeps nothing"`
+	// CentralCacheAddr is what Run dials; New uses Upstream.
 	CentralCacheAddr string          `yaml:"centralCacheAddr" env:"METALCORE_CENTRAL_CACHE_ADDR" usage:"central cache address (host:port)"`
 	MaxPayload       config.ByteSize `yaml:"maxPayload" usage:"largest accepted shared-data payload (e.g. 64MiB)"`
 	CleanupInterval  time.Duration   `yaml:"cleanupInterval" usage:"how often expired entries are removed"`
+
+	// Upstream is the central cache; New needs it.
+	Upstream pb.CacheClient `yaml:"-"`
+	// Logger defaults to discarding; Registerer to registering nowhere.
+	Logger     *slog.Logger          `yaml:"-"`
+	Registerer prometheus.Registerer `yaml:"-"`
+	// Now is the clock, time.Now when nil; tests may replace it.
+	Now func() time.Time `yaml:"-"`
 }
 
-// DefaultConfig returns the defaults of SPEC §1, §6 and §8.
-func DefaultConfig() Config {
-	o := DefaultOptions()
-	return Config{
+// DefaultOptions returns the defaults of every key (and no upstream).
+func DefaultOptions() Options {
+	return Options{
 		Common:           config.DefaultCommon(":3337", ":3338"),
-		CacheSize:        config.ByteSize(o.CacheSize),
+		CacheSize:        cache.DefaultCapacity,
 		CentralCacheAddr: "localhost:2337",
-		MaxPayload:       config.ByteSize(o.MaxPayload),
-		CleanupInterval:  o.CleanupInterval,
+		MaxPayload:       cache.DefaultMaxPayload,
+		CleanupInterval:  cache.DefaultCleanupInterval,
 	}
 }
 
 // Validate reports every bad key.
-func (c *Config) Validate() error {
+func (o *Options) Validate() error {
 	var p config.Problems
-	c.Common.Validate(&p)
-	if c.CacheSize < 0 {
-		p.Add("cacheSize", "must not be negative, got %d", int64(c.CacheSize))
+	o.Common.Validate(&p)
+	if o.CacheSize < 0 {
+		p.Add("cacheSize", "must not be negative, got %d", int64(o.CacheSize))
 	}
-	p.CheckAddr("centralCacheAddr", c.CentralCacheAddr)
-	if c.MaxPayload < 1 || c.MaxPayload > centralcache.MaxPayloadLimit {
-		p.Add("maxPayload", "must be between 1 and %v, got %v", config.ByteSize(centralcache.MaxPayloadLimit), c.MaxPayload)
+	p.CheckAddr("centralCacheAddr", o.CentralCacheAddr)
+	if o.MaxPayload < 1 || o.MaxPayload > cachewire.MaxPayloadLimit {
+		p.Add("maxPayload", "must be between 1 and %v, got %v", config.ByteSize(cachewire.MaxPayloadLimit), o.MaxPayload)
 	}
-	if c.CleanupInterval <= 0 {
-		p.Add("cleanupInterval", "must be positive, got %v", c.CleanupInterval)
+	if o.CleanupInterval <= 0 {
+		p.Add("cleanupInterval", "must be positive, got %v", o.CleanupInterval)
 	}
 	return p.Err()
-}
-
-// Options turns the configuration into the server's options, without the
-// upstream.
-func (c *Config) Options() Options {
-	return Options{CacheSize: int64(c.CacheSize), MaxPayload: int(c.MaxPayload), CleanupInterval: c.CleanupInterval}
 }

@@ -2,126 +2,53 @@ package nodecache
 
 import (
 	"context"
-	"net"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/alpcrun/alpcrun/internal/cachewire"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/status"
 
+	"github.com/alpcrun/alpcrun/internal/servicetest"
 	pb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
 	"github.com/alpcrun/alpcrun/services/centralcache"
-	"github.com/alpcrun/alpcrun/services/grpctune"
 )
-
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 // pair is a central cache and a node cache over it, on loopback ports and
 // one fake clock, with a client for each.
 type pair struct {
-	clock            *fakeClock
+	clock            *servicetest.Clock
 	centralReg       *prometheus.Registry
 	nodeReg          *prometheus.Registry
 	node             *Server
 	central, nodeAPI pb.CacheClient
 }
 
-func serveOn(t *testing.T, register func(*grpc.Server), opts []grpc.ServerOption) string {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := grpc.NewServer(append(grpctune.ServerOptions(), opts...)...)
-	register(g)
-	go func() { _ = g.Serve(lis) }()
-	t.Cleanup(g.Stop)
-	return lis.Addr().String()
+func dial(t *testing.T, addr string) pb.CacheClient {
+	return pb.NewCacheClient(servicetest.Dial(t, addr, grpc.WithDefaultCallOptions(cachewire.CallOptions(80<<20)...)))
 }
 
-func dial(t *testing.T, addr string, maxPayload int) pb.CacheClient {
-	t.Helper()
-	cc, err := grpc.NewClient(addr, append(grpctune.DialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(centralcache.CallOptions(maxPayload)...))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cc.Close() })
-	return pb.NewCacheClient(cc)
-}
-
+// startPair starts the pair, the node cache with opts whose zero fields
+// take DefaultOptions' values.
 func startPair(t *testing.T, opts Options) *pair {
 	t.Helper()
-	p := &pair{clock: &fakeClock{now: time.Unix(1_700_000_000, 0)}, centralReg: prometheus.NewRegistry(), nodeReg: prometheus.NewRegistry()}
-	central := centralcache.New(centralcache.Options{MaxTTL: time.Minute, Now: p.clock.Now, Registerer: p.centralReg})
-	t.Cleanup(central.Close)
-	centralAddr := serveOn(t, central.Register, central.ServerOptions())
-	p.central = dial(t, centralAddr, 80<<20)
-	opts.Upstream, opts.Now, opts.Registerer = dial(t, centralAddr, 80<<20), p.clock.Now, p.nodeReg
-	node, err := New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(node.Close)
-	p.node = node
-	p.nodeAPI = dial(t, serveOn(t, node.Register, node.ServerOptions()), 80<<20)
+	p := &pair{clock: servicetest.NewClock(), centralReg: prometheus.NewRegistry(), nodeReg: prometheus.NewRegistry()}
+	copts := centralcache.DefaultOptions()
+	copts.MaxTTL, copts.Now, copts.Registerer = time.Minute, p.clock.Now, p.centralReg
+	_, centralAddr := servicetest.Start(t, centralcache.New, copts)
+	p.central = dial(t, centralAddr)
+	opts.Upstream, opts.Now, opts.Registerer = dial(t, centralAddr), p.clock.Now, p.nodeReg
+	node, nodeAddr := servicetest.Start(t, New, servicetest.Defaults(opts, DefaultOptions()))
+	p.node, p.nodeAPI = node, dial(t, nodeAddr)
 	return p
-}
-
-func testCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-func wantCode(t *testing.T, err error, c codes.Code) {
-	t.Helper()
-	if got := status.Code(err); got != c {
-		t.Fatalf("code = %v (%v), want %v", got, err, c)
-	}
 }
 
 func level(v uint32) *uint32 { return &v }
 
 // counter reads alpcrun_cache_requests_total{result} from reg.
 func counter(t *testing.T, reg *prometheus.Registry, result string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != "alpcrun_cache_requests_total" {
-			continue
-		}
-		for _, m := range mf.Metric {
-			for _, l := range m.Label {
-				if l.GetName() == "result" && l.GetValue() == result {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return 0
+	return servicetest.Counter(t, reg, "alpcrun_cache_requests_total", "result", result)
 }
 
 // centralGets is the number of Gets the central cache answered.

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/alpcrun/alpcrun/core/cache"
+	"github.com/alpcrun/alpcrun/internal/servicetest"
 	pb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
 )
 
@@ -19,7 +20,7 @@ import (
 // checks, forwarded writes, and the central cache's answers passed on.
 func TestCodes(t *testing.T) {
 	p := startPair(t, Options{CacheSize: 1 << 20, MaxPayload: 1 << 10})
-	ctx := testCtx(t)
+	ctx := servicetest.Context(t)
 	n := p.nodeAPI
 
 	st, err := n.SetSharedData(ctx, &pb.SharedData{SessionId: "s", UpdateLevel: level(2), Payload: []byte("v2")})
@@ -27,25 +28,25 @@ func TestCodes(t *testing.T) {
 		t.Fatalf("Set through the node = %v, %v", st, err)
 	}
 	_, err = n.SetSharedData(ctx, &pb.SharedData{SessionId: "s", Payload: []byte("x")})
-	wantCode(t, err, codes.AlreadyExists)
+	servicetest.WantCode(t, err, codes.AlreadyExists)
 	if got := p.get(t, ctx, "s", 2); got != "v2" {
 		t.Fatalf("Get = %q", got)
 	}
 	_, err = n.GetSharedData(ctx, &pb.SharedData{SessionId: "s", UpdateLevel: level(1)})
-	wantCode(t, err, codes.FailedPrecondition)
+	servicetest.WantCode(t, err, codes.FailedPrecondition)
 	_, err = n.GetSharedData(ctx, &pb.SharedData{SessionId: "nope", UpdateLevel: level(1)})
-	wantCode(t, err, codes.NotFound)
+	servicetest.WantCode(t, err, codes.NotFound)
 	_, err = n.GetSharedData(ctx, &pb.SharedData{SessionId: "nope"})
-	wantCode(t, err, codes.NotFound)
+	servicetest.WantCode(t, err, codes.NotFound)
 
 	st, err = n.UpdateSharedData(ctx, &pb.SharedData{SessionId: "s", Payload: []byte("v3")})
 	if err != nil || st.UpdateLevel != 3 {
 		t.Fatalf("Update through the node = %v, %v", st, err)
 	}
 	_, err = n.UpdateSharedData(ctx, &pb.SharedData{SessionId: "s", UpdateLevel: level(3), Payload: []byte("x")})
-	wantCode(t, err, codes.FailedPrecondition)
+	servicetest.WantCode(t, err, codes.FailedPrecondition)
 	_, err = n.UpdateSharedData(ctx, &pb.SharedData{SessionId: "nope", Payload: []byte("x")})
-	wantCode(t, err, codes.NotFound)
+	servicetest.WantCode(t, err, codes.NotFound)
 	// Without a level, Get asks the central cache for the newest.
 	d, err := n.GetSharedData(ctx, &pb.SharedData{SessionId: "s"})
 	if err != nil || d.GetUpdateLevel() != 3 || string(d.Payload) != "v3" {
@@ -56,9 +57,9 @@ func TestCodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = n.DeleteSharedData(ctx, &pb.SharedData{SessionId: "s"})
-	wantCode(t, err, codes.NotFound)
+	servicetest.WantCode(t, err, codes.NotFound)
 	_, err = n.GetSharedData(ctx, &pb.SharedData{SessionId: "s", UpdateLevel: level(3)})
-	wantCode(t, err, codes.NotFound)
+	servicetest.WantCode(t, err, codes.NotFound)
 
 	// Refused by the node itself: the central cache (maxPayload 64 MiB)
 	// would have taken the payload.
@@ -66,30 +67,30 @@ func TestCodes(t *testing.T) {
 	before := p.centralGets(t)
 	for _, id := range []string{"", strings.Repeat("x", cache.MaxSessionID+1)} {
 		_, err = n.SetSharedData(ctx, &pb.SharedData{SessionId: id})
-		wantCode(t, err, codes.InvalidArgument)
+		servicetest.WantCode(t, err, codes.InvalidArgument)
 		_, err = n.UpdateSharedData(ctx, &pb.SharedData{SessionId: id})
-		wantCode(t, err, codes.InvalidArgument)
+		servicetest.WantCode(t, err, codes.InvalidArgument)
 		_, err = n.GetSharedData(ctx, &pb.SharedData{SessionId: id})
-		wantCode(t, err, codes.InvalidArgument)
+		servicetest.WantCode(t, err, codes.InvalidArgument)
 		_, err = n.DeleteSharedData(ctx, &pb.SharedData{SessionId: id})
-		wantCode(t, err, codes.InvalidArgument)
+		servicetest.WantCode(t, err, codes.InvalidArgument)
 	}
 	_, err = n.SetSharedData(ctx, &pb.SharedData{SessionId: "big", Payload: big})
-	wantCode(t, err, codes.InvalidArgument)
+	servicetest.WantCode(t, err, codes.InvalidArgument)
 	_, err = n.SetSharedData(ctx, &pb.SharedData{SessionId: "neg", Ttl: durationpb.New(-time.Second)})
-	wantCode(t, err, codes.InvalidArgument)
+	servicetest.WantCode(t, err, codes.InvalidArgument)
 	if got := p.centralGets(t); got != before {
 		t.Fatalf("invalid requests reached the central cache (%v Gets, was %v)", got, before)
 	}
 	_, err = p.central.GetSharedData(ctx, &pb.SharedData{SessionId: "big"})
-	wantCode(t, err, codes.NotFound)
+	servicetest.WantCode(t, err, codes.NotFound)
 }
 
 // TestNewLevelAfterCentralUpdate: an update made at the central cache
 // directly is served by the node as soon as a batch asks for its level.
 func TestNewLevelAfterCentralUpdate(t *testing.T) {
 	p := startPair(t, Options{CacheSize: 1 << 20})
-	ctx := testCtx(t)
+	ctx := servicetest.Context(t)
 	if _, err := p.central.SetSharedData(ctx, &pb.SharedData{SessionId: "s", UpdateLevel: level(1), Payload: []byte("one")}); err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +116,7 @@ func TestNewLevelAfterCentralUpdate(t *testing.T) {
 // after a Delete through the node, is not answered from the old copy.
 func TestWritesThroughNodeDropStaleLevels(t *testing.T) {
 	p := startPair(t, Options{CacheSize: 1 << 20})
-	ctx := testCtx(t)
+	ctx := servicetest.Context(t)
 	for i, payload := range []string{"old", "new"} {
 		if _, err := p.nodeAPI.SetSharedData(ctx, &pb.SharedData{SessionId: "s", Payload: []byte(payload)}); err != nil {
 			t.Fatal(err)
@@ -133,7 +134,7 @@ func TestWritesThroughNodeDropStaleLevels(t *testing.T) {
 // make one request to the central cache.
 func TestConcurrentColdGets(t *testing.T) {
 	p := startPair(t, Options{CacheSize: 1 << 20})
-	ctx := testCtx(t)
+	ctx := servicetest.Context(t)
 	payload := bytes.Repeat([]byte("x"), 64<<10)
 	if _, err := p.central.SetSharedData(ctx, &pb.SharedData{SessionId: "s", UpdateLevel: level(7), Payload: payload}); err != nil {
 		t.Fatal(err)
@@ -160,9 +161,9 @@ func TestConcurrentColdGets(t *testing.T) {
 // fetches again what it evicted, least recently used first.
 func TestEvictionAtCacheSize(t *testing.T) {
 	const size = 1000
-	weight := int64(size + 1 + cache.Overhead)
+	const weight = size + 1 + cache.Overhead
 	p := startPair(t, Options{CacheSize: 2 * weight})
-	ctx := testCtx(t)
+	ctx := servicetest.Context(t)
 	for _, s := range []string{"a", "b", "c"} {
 		if _, err := p.central.SetSharedData(ctx, &pb.SharedData{SessionId: s, Payload: make([]byte, size)}); err != nil {
 			t.Fatal(err)
@@ -190,7 +191,7 @@ func TestEvictionAtCacheSize(t *testing.T) {
 // cache reported when it was fetched.
 func TestTTLFromCentral(t *testing.T) {
 	p := startPair(t, Options{CacheSize: 1 << 20})
-	ctx := testCtx(t)
+	ctx := servicetest.Context(t)
 	if _, err := p.central.SetSharedData(ctx, &pb.SharedData{SessionId: "s", Payload: []byte("v"), Ttl: durationpb.New(10 * time.Second)}); err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +204,7 @@ func TestTTLFromCentral(t *testing.T) {
 	}
 	p.clock.Advance(time.Second)
 	_, err = p.nodeAPI.GetSharedData(ctx, &pb.SharedData{SessionId: "s", UpdateLevel: level(0)})
-	wantCode(t, err, codes.NotFound)
+	servicetest.WantCode(t, err, codes.NotFound)
 	if got := p.centralGets(t); got != 2 {
 		t.Fatalf("%v central Gets, want 2: the expired entry must be fetched again", got)
 	}
@@ -213,7 +214,7 @@ func TestTTLFromCentral(t *testing.T) {
 // maxPayload refused.
 func TestLargePayload(t *testing.T) {
 	p := startPair(t, Options{CacheSize: 1 << 30})
-	ctx := testCtx(t)
+	ctx := servicetest.Context(t)
 	payload := make([]byte, 10<<20)
 	_, _ = rand.NewChaCha8([32]byte{3, 4}).Read(payload)
 	if _, err := p.nodeAPI.SetSharedData(ctx, &pb.SharedData{SessionId: "s", Payload: payload}); err != nil {
@@ -226,5 +227,5 @@ func TestLargePayload(t *testing.T) {
 		}
 	}
 	_, err := p.nodeAPI.UpdateSharedData(ctx, &pb.SharedData{SessionId: "s", Payload: make([]byte, cache.DefaultMaxPayload+1)})
-	wantCode(t, err, codes.InvalidArgument)
+	servicetest.WantCode(t, err, codes.InvalidArgument)
 }

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 
+	"github.com/alpcrun/alpcrun/internal/servicetest"
 	pb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
 	"github.com/alpcrun/alpcrun/services/centralcache"
 	"github.com/alpcrun/alpcrun/services/tlstest"
@@ -50,29 +51,6 @@ func TestLoadConfig(t *testing.T) {
 	}
 }
 
-// run starts a service's Run and returns its address; the service stops
-// when the test ends.
-func run(t *testing.T, start func(context.Context, chan<- string) error) string {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() { done <- start(ctx, ready) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
-	select {
-	case addr := <-ready:
-		return addr
-	case err := <-done:
-		t.Fatal(err)
-		return ""
-	}
-}
-
 // TestRunTLSAndKeys runs both caches as their mains do: the central cache
 // serves TLS and wants an API key, and the node cache, serving plaintext,
 // reaches it with caCert and the key from METALCORE_API_KEY.
@@ -82,15 +60,15 @@ func TestRunTLSAndKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("METALCORE_API_KEY", "sesame")
-	ccfg := centralcache.DefaultConfig()
+	ccfg := centralcache.DefaultOptions()
 	ccfg.Listen, ccfg.HTTPListen = "127.0.0.1:0", ""
 	ccfg.TLS, ccfg.CertFile, ccfg.KeyFile = true, files.ServerCert, files.ServerKey
-	centralAddr := run(t, func(ctx context.Context, ready chan<- string) error { return centralcache.Run(ctx, ccfg, ready) })
+	centralAddr := servicetest.RunUntilReady(t, func(ctx context.Context, ready chan<- string) error { return centralcache.Run(ctx, ccfg, ready) })
 
-	ncfg := DefaultConfig()
+	ncfg := DefaultOptions()
 	ncfg.Listen, ncfg.HTTPListen = "127.0.0.1:0", ""
 	ncfg.CentralCacheAddr, ncfg.CACert = strings.Replace(centralAddr, "127.0.0.1", "localhost", 1), files.CACert
-	nodeAddr := run(t, func(ctx context.Context, ready chan<- string) error { return Run(ctx, ncfg, ready) })
+	nodeAddr := servicetest.RunUntilReady(t, func(ctx context.Context, ready chan<- string) error { return Run(ctx, ncfg, ready) })
 
 	cc, err := grpc.NewClient(nodeAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -98,9 +76,9 @@ func TestRunTLSAndKeys(t *testing.T) {
 	}
 	defer cc.Close()
 	c := pb.NewCacheClient(cc)
-	ctx := testCtx(t)
+	ctx := servicetest.Context(t)
 	_, err = c.GetSharedData(ctx, &pb.SharedData{SessionId: "s"})
-	wantCode(t, err, codes.Unauthenticated)
+	servicetest.WantCode(t, err, codes.Unauthenticated)
 	kctx := metadata.AppendToOutgoingContext(ctx, "api_key", "sesame")
 	if _, err := c.SetSharedData(kctx, &pb.SharedData{SessionId: "s", Payload: []byte("v")}); err != nil {
 		t.Fatalf("Set through the node over TLS: %v", err)
@@ -112,7 +90,7 @@ func TestRunTLSAndKeys(t *testing.T) {
 
 func TestMetricsNames(t *testing.T) {
 	p := startPair(t, Options{CacheSize: 1 << 20})
-	ctx := testCtx(t)
+	ctx := servicetest.Context(t)
 	if _, err := p.central.SetSharedData(ctx, &pb.SharedData{SessionId: "s", Payload: []byte("12345")}); err != nil {
 		t.Fatal(err)
 	}

@@ -24,36 +24,12 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 
 	"github.com/alpcrun/alpcrun/core/cache"
+	"github.com/alpcrun/alpcrun/internal/cachewire"
 	pb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
-	"github.com/alpcrun/alpcrun/services/centralcache"
 )
-
-// Options are the node cache's behaviour settings.
-type Options struct {
-	// CacheSize bounds the bytes kept; 0 keeps nothing.
-	CacheSize       int64
-	MaxPayload      int
-	CleanupInterval time.Duration
-	// Upstream is the central cache.
-	Upstream   pb.CacheClient
-	Logger     *slog.Logger
-	Registerer prometheus.Registerer
-	// Now is the clock; tests may replace it.
-	Now func() time.Time
-}
-
-// DefaultOptions are the defaults of SPEC §6, without an upstream.
-func DefaultOptions() Options {
-	return Options{
-		CacheSize:       cache.DefaultCapacity,
-		MaxPayload:      cache.DefaultMaxPayload,
-		CleanupInterval: cache.DefaultCleanupInterval,
-	}
-}
 
 // Server implements alpcrunpb.CacheServer.
 type Server struct {
@@ -62,24 +38,19 @@ type Server struct {
 	opts    Options
 	up      pb.CacheClient
 	node    *cache.Node
-	metrics *centralcache.Metrics
-	stop    context.CancelFunc
-	stopped chan struct{}
+	metrics *cachewire.Metrics
+	stop    func() // ends the cleanup loop
 }
 
 // New builds a node cache over opts.Upstream and starts its cleanup loop;
-// Close stops it. Zero MaxPayload and CleanupInterval take the defaults; a
-// zero CacheSize keeps nothing.
+// Close stops it. Options start from DefaultOptions; New reports every bad
+// one.
 func New(opts Options) (*Server, error) {
 	if opts.Upstream == nil {
 		return nil, errors.New("nodecache: no upstream central cache")
 	}
-	def := DefaultOptions()
-	if opts.MaxPayload <= 0 {
-		opts.MaxPayload = def.MaxPayload
-	}
-	if opts.CleanupInterval <= 0 {
-		opts.CleanupInterval = def.CleanupInterval
+	if err := opts.Validate(); err != nil {
+		return nil, err
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -87,17 +58,10 @@ func New(opts Options) (*Server, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &Server{opts: opts, up: opts.Upstream, stopped: make(chan struct{})}
-	s.node = cache.NewNode(cache.NodeConfig{Capacity: opts.CacheSize, Fetch: s.fetch, Now: opts.Now})
-	s.metrics = centralcache.NewMetrics("node", s.node.Stats, opts.Registerer)
-	ctx, cancel := context.WithCancel(context.Background())
-	s.stop = cancel
-	t := time.NewTicker(opts.CleanupInterval)
-	go func() {
-		defer close(s.stopped)
-		defer t.Stop()
-		s.node.Cleanup(ctx, t.C, func(n int) { opts.Logger.Debug("removed expired shared data", "entries", n) })
-	}()
+	s := &Server{opts: opts, up: opts.Upstream}
+	s.node = cache.NewNode(cache.NodeConfig{Capacity: int64(opts.CacheSize), Fetch: s.fetch, Now: opts.Now})
+	s.metrics = cachewire.NewMetrics("node", s.node.Stats, opts.Registerer)
+	s.stop = cachewire.Cleanup(opts.CleanupInterval, opts.Logger, s.node.Cleanup)
 	return s, nil
 }
 
@@ -106,14 +70,11 @@ func (s *Server) Register(g *grpc.Server) { pb.RegisterCacheServer(g, s) }
 
 // ServerOptions raise gRPC's message limits to carry MaxPayload.
 func (s *Server) ServerOptions() []grpc.ServerOption {
-	return centralcache.ServerOptions(s.opts.MaxPayload)
+	return cachewire.ServerOptions(int(s.opts.MaxPayload))
 }
 
 // Close stops the cleanup loop.
-func (s *Server) Close() {
-	s.stop()
-	<-s.stopped
-}
+func (s *Server) Close() { s.stop() }
 
 // Node is the server's store, for tests and embedding.
 func (s *Server) Node() *cache.Node { return s.node }
@@ -139,7 +100,7 @@ func (s *Server) GetSharedData(ctx context.Context, req *pb.SharedData) (*pb.Sha
 	key := cache.Key{Session: req.GetSessionId(), Newest: req.UpdateLevel == nil, Level: req.GetUpdateLevel()}
 	if err := cache.ValidSession(key.Session); err != nil {
 		s.metrics.Miss.Inc()
-		return nil, centralcache.ToStatus(err)
+		return nil, cachewire.ToStatus(err)
 	}
 	e, hit, err := s.node.Get(ctx, key)
 	if hit {
@@ -148,9 +109,9 @@ func (s *Server) GetSharedData(ctx context.Context, req *pb.SharedData) (*pb.Sha
 		s.metrics.Miss.Inc()
 	}
 	if err != nil {
-		return nil, centralcache.ToStatus(err)
+		return nil, cachewire.ToStatus(err)
 	}
-	return centralcache.Response(key.Session, e, s.opts.Now()), nil
+	return cachewire.Response(key.Session, e, s.opts.Now()), nil
 }
 
 // SetSharedData implements alpcrunpb.CacheServer by forwarding.
@@ -166,19 +127,19 @@ func (s *Server) UpdateSharedData(ctx context.Context, req *pb.SharedData) (*pb.
 // DeleteSharedData implements alpcrunpb.CacheServer by forwarding.
 func (s *Server) DeleteSharedData(ctx context.Context, req *pb.SharedData) (*pb.Status, error) {
 	if err := cache.ValidSession(req.GetSessionId()); err != nil {
-		return nil, centralcache.ToStatus(err)
+		return nil, cachewire.ToStatus(err)
 	}
 	defer s.node.Forget(req.GetSessionId())
 	return s.up.DeleteSharedData(ctx, req)
 }
 
 func (s *Server) write(ctx context.Context, req *pb.SharedData, forward func(context.Context, *pb.SharedData, ...grpc.CallOption) (*pb.Status, error)) (*pb.Status, error) {
-	w, err := centralcache.WriteOf(req)
+	w, err := cachewire.WriteOf(req)
 	if err == nil {
-		err = w.Validate(s.opts.MaxPayload)
+		err = w.Validate(int(s.opts.MaxPayload))
 	}
 	if err != nil {
-		return nil, centralcache.ToStatus(err)
+		return nil, cachewire.ToStatus(err)
 	}
 	// Whatever the answer, the write may have been applied.
 	defer s.node.Forget(w.Session)

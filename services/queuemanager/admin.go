@@ -64,9 +64,6 @@ func (s *Server) visibleSession(ctx context.Context, id string) (*session.Sessio
 	return sess, toStatus(err)
 }
 
-// batchTasks is the number of tasks in a queued batch.
-func batchTasks(t *session.Task) int { return len(t.Payload.(*pb.Batch).Messages) }
-
 // countDead adds n dead-lettered tasks to the counts of the session that
 // batch b belongs to.
 func (s *Server) countDead(b *pb.Batch, n int) {
@@ -146,12 +143,8 @@ func boundWorkers(ws []workerSnap) map[string][]string {
 // taskCounts returns a session's tasks queued and in flight, and its
 // batches in flight.
 func taskCounts(sess *session.Session) (queued, inflight int64, batchesInflight int) {
-	c := sess.Counts()
-	batchesInflight, tasks := sess.InflightTasks(batchTasks)
-	// The leases and the counters are read moments apart: a batch that
-	// moves meanwhile may be counted in two places or none.
-	queued = max(0, c.Accepted.Load()-c.Done.Load()-c.Dead.Load()-int64(tasks))
-	return queued, int64(tasks), batchesInflight
+	q, f := sess.Tasks()
+	return int64(q), int64(f), sess.Inflight()
 }
 
 // sessionInfo reads one session's numbers.
@@ -286,7 +279,7 @@ func (s *Server) clusterStatus(ctx context.Context) *pb.ClusterStatus {
 	v := version.Get()
 	st := &pb.ClusterStatus{
 		Version: v.Version, Revision: v.Revision, Started: timestamppb.New(s.dash.started),
-		Scheduler: s.opts.Scheduler, QueueType: string(s.opts.QueueType),
+		Scheduler: string(s.opts.Scheduler), QueueType: string(s.opts.QueueType),
 		TasksAcceptedTotal: uint64(counterValue(s.metrics.accepted)),
 		TasksDoneTotal:     uint64(counterValue(s.metrics.done)),
 		TasksDeadTotal:     uint64(counterValue(s.metrics.dead) + counterValue(s.metrics.failed)),

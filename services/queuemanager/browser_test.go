@@ -18,7 +18,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	pb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
-	"github.com/alpcrun/alpcrun/services/internal/auth"
+	"github.com/alpcrun/alpcrun/services/sdk"
 	sdkworker "github.com/alpcrun/alpcrun/services/sdk/worker"
 )
 
@@ -175,8 +175,8 @@ func startWorkers(t *testing.T, ctx context.Context, addr string, n int, h sdkwo
 func TestDashboardInBrowser(t *testing.T) {
 	shot := os.Getenv("ALPCRUN_SCREENSHOT")
 	ctx := testCtx(t)
-	t.Setenv(auth.EnvAPIKey, "sesame")
-	cfg := DefaultConfig()
+	t.Setenv(sdk.EnvAPIKey, "sesame")
+	cfg := DefaultOptions()
 	cfg.Listen, cfg.HTTPListen, cfg.LogLevel = "127.0.0.1:0", freeAddr(t), "warn"
 	if shot != "" {
 		var cancel context.CancelFunc
@@ -185,7 +185,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		cfg.Scheduler = "fairshare" // the picture shows workers shared out
 	}
 	bctx := browser(t, ctx)
-	cc := runServer(t, ctx, cfg)
+	cc := runServer(t, cfg)
 	keyed := metadata.AppendToOutgoingContext(ctx, "api_key", "sesame")
 	addr := cc.Target()
 	g := gate{release: make(chan struct{})}

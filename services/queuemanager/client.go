@@ -129,7 +129,7 @@ func (s *Server) ClientStream(stream grpc.BidiStreamingServer[pb.Batch, pb.Batch
 // the task queue is full it does not read, so gRPC flow control slows the
 // client and nothing is dropped.
 func (s *Server) receiveTasks(ctx context.Context, stream grpc.BidiStreamingServer[pb.Batch, pb.Batch], sess *session.Session, b *pb.Batch) error {
-	chk := batchChecker{maxBytes: s.opts.MaxBatchBytes, maxMessages: s.opts.MaxBatchMessages}
+	chk := batchChecker{maxBytes: int(s.opts.MaxBatchBytes), maxMessages: s.opts.MaxBatchMessages}
 	for {
 		if b == nil {
 			var err error
@@ -160,7 +160,7 @@ func (s *Server) receiveTasks(ctx context.Context, stream grpc.BidiStreamingServ
 			}
 		}
 		n := len(b.Messages)
-		if err := sess.Enqueue(ctx, &session.Task{Priority: b.Priority, Payload: b}, s.now()); err != nil {
+		if err := sess.Enqueue(ctx, &session.Batch{Priority: b.Priority, Payload: b, N: len(b.Messages)}, s.now()); err != nil {
 			sess.Release(n, func(i int) string { return b.Messages[i].Id })
 			return toStatus(err)
 		}

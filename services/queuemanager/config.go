@@ -1,133 +1,142 @@
 package queuemanager
 
 import (
+	"log/slog"
 	"math"
 	"slices"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/alpcrun/alpcrun/core/queue"
 	"github.com/alpcrun/alpcrun/core/scheduler"
+	"github.com/alpcrun/alpcrun/core/session"
 	"github.com/alpcrun/alpcrun/services/grpctune"
 	"github.com/alpcrun/alpcrun/services/internal/config"
 )
 
-// Config is the queue manager's configuration file (SPEC §8). Every key is
-// also ALPCRUNCH_<KEY> in the environment and --<key> on the command line.
-type Config struct {
+// Options configure a queue manager. Each tagged field is a key of its
+// configuration file, also ALPCRUNCH_<KEY> in the environment and --<key>
+// on the command line; a key is its field here, its default in
+// DefaultOptions and its check in Validate. The untagged fields are set
+// in code.
+type Options struct {
+	// Listeners, logging and TLS, which Run uses; New ignores them.
 	config.Common `yaml:",inline"`
 
 	BufferSize        int             `yaml:"bufferSize" usage:"capacity of each session queue, in batches"`
-	QueueType         string          `yaml:"queueType" usage:"queue kind: priority, fifo, lockfree, mutex or speed"`
-	Scheduler         string          `yaml:"scheduler" usage:"scheduler policy: priority, fairshare or roundrobin"`
+	QueueType         queue.Kind      `yaml:"queueType" usage:"queue kind: priority, fifo, lockfree, mutex or speed"`
+	Scheduler         scheduler.Name  `yaml:"scheduler" usage:"scheduler policy: priority, fairshare or roundrobin"`
 	Preemption        bool            `yaml:"preemption" usage:"let sessions take workers from preemptible lower-priority sessions"`
 	SchedulerInterval time.Duration   `yaml:"schedulerInterval" usage:"scheduler tick between event-driven decisions"`
 	WorkerTimeout     time.Duration   `yaml:"workerTimeout" usage:"a worker silent this long is gone and its batches are requeued"`
 	SessionExpiry     time.Duration   `yaml:"sessionExpiry" usage:"sessions without client activity this long are closed"`
 	MaxBatchBytes     config.ByteSize `yaml:"maxBatchBytes" usage:"largest accepted task batch (e.g. 64MiB)"`
-	RequireClientID   bool            `yaml:"requireClientID" usage:"serve a session only to calls with its client_id in metadata clientid"`
+	// RequireClientID serves a session's streams and changes only to calls
+	// that carry its client_id in metadata "clientid".
+	RequireClientID bool `yaml:"requireClientID" usage:"serve a session only to calls with its client_id in metadata clientid"`
+	// SessionMetrics exports per-session queue depths for that many of the
+	// deepest sessions; 0 exports none (session ids are unbounded label
+	// values and tenants' secrets).
+	SessionMetrics int `yaml:"sessionMetrics" usage:"export alpcrun_queue_depth per session for the N deepest sessions (0: none; session ids become metric labels)"`
 
-	// Limits against abuse (limits.go).
-	MaxBatchMessages     int             `yaml:"maxBatchMessages" usage:"most messages in one task batch"`
-	MaxMessageBytes      config.ByteSize `yaml:"maxMessageBytes" usage:"largest gRPC message received, task or result batch (at least maxBatchBytes)"`
-	MaxSessionsPerClient int             `yaml:"maxSessionsPerClient" usage:"most open sessions created under one client_id; sessions created without one share a quota"`
-	MaxStreams           int             `yaml:"maxStreams" usage:"most client and worker streams served at once"`
-	MaxConcurrentStreams int             `yaml:"maxConcurrentStreams" usage:"most concurrent streams on one connection (HTTP/2 makes further ones wait)"`
-	KeepaliveTime        time.Duration   `yaml:"keepaliveTime" usage:"ping a connection quiet this long (at least 1s)"`
-	KeepaliveTimeout     time.Duration   `yaml:"keepaliveTimeout" usage:"close a connection whose ping is unanswered this long"`
-	MaxConnectionIdle    time.Duration   `yaml:"maxConnectionIdle" usage:"close a connection without streams for this long"`
+	// Limits against abuse (limits.go). Sessions created without a
+	// client_id count as one anonymous client.
+	MaxBatchMessages     int `yaml:"maxBatchMessages" usage:"most messages in one task batch"`
+	MaxSessionsPerClient int `yaml:"maxSessionsPerClient" usage:"most open sessions created under one client_id; sessions created without one share a quota"`
+	MaxStreams           int `yaml:"maxStreams" usage:"most client and worker streams served at once"`
+	// Transport limits, applied by ServerOptions: the largest message
+	// received (task and result batches alike), the concurrent streams of
+	// one connection, and keepalive.
+	MaxMessageBytes      config.ByteSize          `yaml:"maxMessageBytes" usage:"largest gRPC message received, task or result batch (at least maxBatchBytes)"`
+	MaxConcurrentStreams int                      `yaml:"maxConcurrentStreams" usage:"most concurrent streams on one connection (HTTP/2 makes further ones wait)"`
+	Keepalive            grpctune.ServerKeepalive `yaml:",inline"`
+
+	// Logger defaults to discarding; Registerer to registering nowhere.
+	Logger     *slog.Logger          `yaml:"-"`
+	Registerer prometheus.Registerer `yaml:"-"`
+	// Now is the clock, time.Now when nil; tests may replace it.
+	Now func() time.Time `yaml:"-"`
 }
 
-// DefaultConfig returns the defaults of SPEC §1 and §8.
-func DefaultConfig() Config {
-	o := DefaultOptions()
-	return Config{
+// DefaultOptions returns the defaults of every key.
+func DefaultOptions() Options {
+	return Options{
 		Common:            config.DefaultCommon(":1337", ":1338"),
-		BufferSize:        o.BufferSize,
-		QueueType:         string(o.QueueType),
-		Scheduler:         o.Scheduler,
-		SchedulerInterval: o.SchedulerInterval,
-		WorkerTimeout:     o.WorkerTimeout,
-		SessionExpiry:     o.SessionExpiry,
-		MaxBatchBytes:     config.ByteSize(o.MaxBatchBytes),
-
-		MaxBatchMessages:     o.MaxBatchMessages,
-		MaxMessageBytes:      config.ByteSize(o.MaxMessageBytes),
-		MaxSessionsPerClient: o.MaxSessionsPerClient,
-		MaxStreams:           o.MaxStreams,
-		MaxConcurrentStreams: o.MaxConcurrentStreams,
-		KeepaliveTime:        o.Keepalive.Time,
-		KeepaliveTimeout:     o.Keepalive.Timeout,
-		MaxConnectionIdle:    o.Keepalive.MaxConnectionIdle,
+		BufferSize:        queue.DefaultCapacity,
+		QueueType:         queue.Priority,
+		Scheduler:         scheduler.PolicyPriority,
+		SchedulerInterval: time.Second,
+		WorkerTimeout:     60 * time.Second,
+		SessionExpiry:     session.DefaultExpiry,
+		MaxBatchBytes:     64 << 20,
+		// A 1000-task batch of 4 KiB payloads is 4.1 MB; loadgen and the
+		// benchmarks send at most 1000 tasks a batch.
+		MaxBatchMessages: 100_000,
+		// loadgen's CreateSession point opens Total (10,000 by default)
+		// sessions without a client_id before it closes them.
+		MaxSessionsPerClient: 100_000,
+		// 10,000 workers (two streams each) and as many client streams,
+		// with room; every stream costs a few goroutines and buffers.
+		MaxStreams: 50_000,
+		// Room for a maxBatchBytes batch plus framing, as grpctune.Tuned.
+		MaxMessageBytes: 80 << 20,
+		// The SDK client multiplexes all its sessions on one connection
+		// (the soak scale test: 10,000).
+		MaxConcurrentStreams: 20_000,
+		Keepalive:            grpctune.DefaultServerKeepalive(),
 	}
 }
 
 // Validate reports every bad key.
-func (c *Config) Validate() error {
+func (o *Options) Validate() error {
 	var p config.Problems
-	c.Common.Validate(&p)
-	if c.BufferSize < 1 {
-		p.Add("bufferSize", "must be at least 1, got %d", c.BufferSize)
+	o.Common.Validate(&p)
+	if o.BufferSize < 1 {
+		p.Add("bufferSize", "must be at least 1, got %d", o.BufferSize)
 	}
-	if !slices.Contains(queue.Kinds(), queue.Kind(c.QueueType)) {
-		p.Add("queueType", "must be one of %v, got %q", queue.Kinds(), c.QueueType)
+	if o.SessionMetrics < 0 {
+		p.Add("sessionMetrics", "must not be negative, got %d", o.SessionMetrics)
 	}
-	if !slices.Contains(scheduler.Policies(), c.Scheduler) {
-		p.Add("scheduler", "must be one of %v, got %q", scheduler.Policies(), c.Scheduler)
+	if !slices.Contains(queue.Kinds(), o.QueueType) {
+		p.Add("queueType", "must be one of %v, got %q", queue.Kinds(), o.QueueType)
+	}
+	if !slices.Contains(scheduler.Policies(), string(o.Scheduler)) {
+		p.Add("scheduler", "must be one of %v, got %q", scheduler.Policies(), o.Scheduler)
 	}
 	for _, d := range []struct {
 		key string
 		v   time.Duration
 	}{
-		{"schedulerInterval", c.SchedulerInterval}, {"workerTimeout", c.WorkerTimeout}, {"sessionExpiry", c.SessionExpiry},
-		{"keepaliveTimeout", c.KeepaliveTimeout}, {"maxConnectionIdle", c.MaxConnectionIdle},
+		{"schedulerInterval", o.SchedulerInterval}, {"workerTimeout", o.WorkerTimeout}, {"sessionExpiry", o.SessionExpiry},
+		{"keepaliveTimeout", o.Keepalive.Timeout}, {"maxConnectionIdle", o.Keepalive.MaxConnectionIdle},
 	} {
 		if d.v <= 0 {
 			p.Add(d.key, "must be positive, got %v", d.v)
 		}
 	}
-	if c.MaxBatchBytes < 1 {
-		p.Add("maxBatchBytes", "must be positive, got %d", c.MaxBatchBytes)
+	if o.MaxBatchBytes < 1 {
+		p.Add("maxBatchBytes", "must be positive, got %d", o.MaxBatchBytes)
 	}
-	if c.MaxMessageBytes < c.MaxBatchBytes || c.MaxMessageBytes > math.MaxInt32 {
-		p.Add("maxMessageBytes", "must be from maxBatchBytes (%d) to %d, got %d", c.MaxBatchBytes, math.MaxInt32, c.MaxMessageBytes)
+	// A batch under maxBatchBytes must get through gRPC to be checked.
+	if o.MaxMessageBytes < o.MaxBatchBytes || o.MaxMessageBytes > math.MaxInt32 {
+		p.Add("maxMessageBytes", "must be from maxBatchBytes (%d) to %d, got %d", o.MaxBatchBytes, math.MaxInt32, o.MaxMessageBytes)
 	}
 	for _, n := range []struct {
 		key    string
 		v, max int
 	}{
-		{"maxBatchMessages", c.MaxBatchMessages, math.MaxInt},
-		{"maxSessionsPerClient", c.MaxSessionsPerClient, math.MaxInt},
-		{"maxStreams", c.MaxStreams, math.MaxInt},
-		{"maxConcurrentStreams", c.MaxConcurrentStreams, math.MaxUint32},
+		{"maxBatchMessages", o.MaxBatchMessages, math.MaxInt},
+		{"maxSessionsPerClient", o.MaxSessionsPerClient, math.MaxInt},
+		{"maxStreams", o.MaxStreams, math.MaxInt},
+		{"maxConcurrentStreams", o.MaxConcurrentStreams, math.MaxUint32},
 	} {
 		if n.v < 1 || n.v > n.max {
 			p.Add(n.key, "must be from 1 to %d, got %d", n.max, n.v)
 		}
 	}
-	if c.KeepaliveTime < time.Second {
-		p.Add("keepaliveTime", "must be at least 1s, got %v", c.KeepaliveTime)
+	if o.Keepalive.Time < time.Second {
+		p.Add("keepaliveTime", "must be at least 1s, got %v", o.Keepalive.Time)
 	}
 	return p.Err()
-}
-
-// Options turns the configuration into the server's options.
-func (c *Config) Options() Options {
-	return Options{
-		BufferSize:        c.BufferSize,
-		QueueType:         queue.Kind(c.QueueType),
-		Scheduler:         c.Scheduler,
-		Preemption:        c.Preemption,
-		SchedulerInterval: c.SchedulerInterval,
-		WorkerTimeout:     c.WorkerTimeout,
-		SessionExpiry:     c.SessionExpiry,
-		MaxBatchBytes:     int(c.MaxBatchBytes),
-		RequireClientID:   c.RequireClientID,
-
-		MaxBatchMessages:     c.MaxBatchMessages,
-		MaxMessageBytes:      int(c.MaxMessageBytes),
-		MaxSessionsPerClient: c.MaxSessionsPerClient,
-		MaxStreams:           c.MaxStreams,
-		MaxConcurrentStreams: c.MaxConcurrentStreams,
-		Keepalive:            grpctune.ServerKeepalive{Time: c.KeepaliveTime, Timeout: c.KeepaliveTimeout, MaxConnectionIdle: c.MaxConnectionIdle},
-	}
 }

@@ -265,7 +265,7 @@ func (d *dashboard) data() dashData {
 	now := s.now()
 	v := version.Get()
 	out := dashData{Now: now.UnixMilli(), Version: v.String(), Started: d.started.UnixMilli(),
-		Scheduler: s.opts.Scheduler, QueueType: string(s.opts.QueueType),
+		Scheduler: string(s.opts.Scheduler), QueueType: string(s.opts.QueueType),
 		WorkersByState: map[string]int{"idle": 0, "bound": 0, "draining": 0},
 		// Empty lists, not null, for the page.
 		Sessions: []dashSession{}, Workers: []dashWorker{}}

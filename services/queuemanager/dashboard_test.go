@@ -13,6 +13,7 @@ import (
 
 	pb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
 	"github.com/alpcrun/alpcrun/services/internal/auth"
+	"github.com/alpcrun/alpcrun/services/sdk"
 )
 
 func TestQuantile(t *testing.T) {
@@ -35,11 +36,11 @@ func TestQuantile(t *testing.T) {
 // TestDashboardAPIKey: with a key configured the page, its data and the
 // Admin service need it; /metrics stays open for Prometheus.
 func TestDashboardAPIKey(t *testing.T) {
-	t.Setenv(auth.EnvAPIKey, "sesame")
-	cfg := DefaultConfig()
+	t.Setenv(sdk.EnvAPIKey, "sesame")
+	cfg := DefaultOptions()
 	cfg.Listen, cfg.HTTPListen = "127.0.0.1:0", freeAddr(t)
 	ctx := testCtx(t)
-	cc := runServer(t, ctx, cfg)
+	cc := runServer(t, cfg)
 	adm := pb.NewAdminClient(cc)
 	_, err := adm.ListSessions(ctx, &pb.ListSessionsRequest{})
 	wantCode(t, err, codes.Unauthenticated)

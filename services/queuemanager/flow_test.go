@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/alpcrun/alpcrun/internal/servicetest"
 	pb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
 )
 
@@ -112,6 +113,7 @@ func TestSilentWorkerGetsMaxInflight(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	endClientStream(t, cs, s.Id) // all 10 queued
 	st := w.bindNext(t, s.Id)
 	var got []*pb.Batch
 	for range 3 {
@@ -121,8 +123,11 @@ func TestSilentWorkerGetsMaxInflight(t *testing.T) {
 		}
 		got = append(got, b)
 	}
+	// The sender takes a fourth batch only once it has credit.
 	sess, _ := ts.sessions.Get(s.Id)
-	waitFor(t, func() bool { return sess.Pending() == 7 }, "7 batches still queued")
+	if n := sess.Pending(); n != 7 {
+		t.Fatalf("%d batches queued after 3 were sent, want 7", n)
+	}
 	// A fourth batch is sent only after an answer.
 	extra := make(chan *pb.Batch, 1)
 	go func() {
@@ -143,6 +148,54 @@ func TestSilentWorkerGetsMaxInflight(t *testing.T) {
 	case <-extra:
 	case <-ctx.Done():
 		t.Fatal("no batch after an answer freed a slot")
+	}
+}
+
+// endClientStream sends a batch without messages and waits for the
+// refusal that ends the stream. The queue manager handles a stream's
+// batches in order and detaches the client before the status goes out, so
+// once the refusal arrives every batch sent before is queued and no client
+// is attached through cs.
+func endClientStream(t *testing.T, cs grpc.BidiStreamingClient[pb.Batch, pb.Batch], sessionID string) {
+	t.Helper()
+	if err := cs.Send(&pb.Batch{SessionId: sessionID}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := cs.Recv(); err != nil {
+			wantCode(t, err, codes.InvalidArgument)
+			return
+		}
+	}
+}
+
+// waitAnswered half-closes a client stream and waits for its end, which
+// comes once every task of the session has a result or a dead letter.
+func waitAnswered(t *testing.T, cs grpc.BidiStreamingClient[pb.Batch, pb.Batch]) {
+	t.Helper()
+	if err := cs.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := cs.Recv(); err == io.EOF {
+			return
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// waitStreamEnd half-closes a worker stream and waits for the queue manager
+// to end it, which it does after handling every answer sent before.
+func waitStreamEnd(t *testing.T, st grpc.BidiStreamingClient[pb.Batch, pb.Batch]) {
+	t.Helper()
+	if err := st.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := st.Recv(); err != nil {
+			return
+		}
 	}
 }
 
@@ -228,8 +281,7 @@ func TestAttemptsExhaustedDeadLetters(t *testing.T) {
 		w.cancel()
 		<-w.ctlDone
 	}
-	sess, _ := ts.sessions.Get(s.Id)
-	waitFor(t, func() bool { _, _, d := sess.Depths(); return d == 1 }, "one dead letter")
+	waitAnswered(t, cs)
 	dead := readDead(t, ctx, ts, s.Id)
 	if len(dead) != 1 || dead[0].Id != "doomed" || dead[0].Error != "attempts exhausted" {
 		t.Fatalf("dead letters %v", dead)
@@ -285,8 +337,7 @@ func TestWorkerErrorsGoToDeadLetters(t *testing.T) {
 	if !slices.Equal(got, []string{"ok1", "ok2"}) {
 		t.Fatalf("results %v", got)
 	}
-	sess, _ := ts.sessions.Get(s.Id)
-	waitFor(t, func() bool { _, _, d := sess.Depths(); return d == 1 }, "dead letters queued")
+	waitAnswered(t, cs)
 	dead := readDead(t, ctx, ts, s.Id)
 	errs := map[string]string{}
 	for _, m := range dead {
@@ -299,7 +350,11 @@ func TestWorkerErrorsGoToDeadLetters(t *testing.T) {
 	if err := st.Send(echo(b)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return counterValue(ts.metrics.late) == 1 }, "late answer dropped")
+	waitStreamEnd(t, st)
+	if n := counterValue(ts.metrics.late); n != 1 {
+		t.Fatalf("alpcrun_late_results_total = %v, want 1", n)
+	}
+	sess, _ := ts.sessions.Get(s.Id)
 	if n := sess.ResultsLen(); n != 0 {
 		t.Fatalf("late answer reached the results: %d queued", n)
 	}
@@ -308,7 +363,9 @@ func TestWorkerErrorsGoToDeadLetters(t *testing.T) {
 func TestTaskTimeoutRedelivers(t *testing.T) {
 	ts := startServer(t, Options{})
 	ctx := testCtx(t)
-	s := ts.createSession(t, ctx, &pb.SessionAttributes{TaskTimeout: durationpb.New(50 * time.Millisecond), MaxWorkers: u32(1)})
+	// Attempts to spare: a test slowed past further task timeouts still
+	// finds the batch in flight, not dead-lettered.
+	s := ts.createSession(t, ctx, &pb.SessionAttributes{TaskTimeout: durationpb.New(50 * time.Millisecond), MaxWorkers: u32(1), MaxAttempts: 1000})
 	cs := ts.clientStream(t, ctx, s.Id)
 	if err := cs.Send(batchOf(s.Id, "slow")); err != nil {
 		t.Fatal(err)
@@ -335,7 +392,10 @@ func TestTaskTimeoutRedelivers(t *testing.T) {
 	if got := recvIDs(t, cs, 1); got[0] != "slow" {
 		t.Fatal(got)
 	}
-	waitFor(t, func() bool { return counterValue(ts.metrics.late) == 1 }, "second answer dropped")
+	waitStreamEnd(t, st)
+	if n := counterValue(ts.metrics.late); n != 1 {
+		t.Fatalf("alpcrun_late_results_total = %v, want 1: the second answer was not dropped", n)
+	}
 }
 
 func TestCloseSessionUnbindsAndDiscards(t *testing.T) {
@@ -377,14 +437,21 @@ func TestCleanupOnClientExit(t *testing.T) {
 	if err := cs.Send(batchOf(s.Id, "x")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { s, _ := ts.sessions.Get(s.Id); return s != nil && s.Pending() == 1 }, "batch queued")
+	// A worker is bound once the batch is queued, and unbound when the
+	// session closes.
+	w := ts.newRawWorker(t, ctx)
+	w.bindNext(t, s.Id)
 	cancel()
-	waitFor(t, func() bool { _, err := ts.sessions.Get(s.Id); return err != nil }, "session closed on client exit")
+	if in := w.next(t); in.Type != pb.Instruction_UNBIND || in.SessionId != s.Id {
+		t.Fatalf("instruction %v, want UNBIND", in)
+	}
+	if _, err := ts.sessions.Get(s.Id); err == nil {
+		t.Fatal("session still open after its client left")
+	}
 }
 
 func TestIdleSessionUnbindsWorkers(t *testing.T) {
-	now := time.Unix(1e9, 0)
-	clock := newFakeClock(now)
+	clock := servicetest.NewClock()
 	ts := startServer(t, Options{Now: clock.Now, WorkerTimeout: time.Hour})
 	ctx := testCtx(t)
 	s := ts.createSession(t, ctx, &pb.SessionAttributes{IdleTimeout: durationpb.New(time.Minute)})
@@ -397,9 +464,8 @@ func TestIdleSessionUnbindsWorkers(t *testing.T) {
 	}
 	w := ts.newRawWorker(t, ctx)
 	w.bindNext(t, s.Id) // silent: the tasks stay in flight
+	endClientStream(t, cs, s.Id)
 	cancel()
-	sess, _ := ts.sessions.Get(s.Id)
-	waitFor(t, func() bool { return !sess.Attached() }, "client detached")
 	clock.Advance(2 * time.Minute)
 	if in := w.next(t); in.Type != pb.Instruction_UNBIND {
 		t.Fatalf("instruction %v, want UNBIND of the idle session", in)

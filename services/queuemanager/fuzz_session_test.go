@@ -16,8 +16,8 @@ import (
 )
 
 // FuzzSessionAttributes feeds arbitrary wire bytes as a Session to the
-// attribute conversion, its validation and CreateSession: nothing panics,
-// an accepted session respects SPEC §2, and a rejected one is
+// attribute conversion, its validation and CreateSession: nothing panics, an
+// accepted session respects docs/design.md, Sessions, and a rejected one is
 // INVALID_ARGUMENT (or ALREADY_EXISTS for a reused id).
 //
 //	go test -run '^$' -fuzz FuzzSessionAttributes -fuzztime 30s ./services/queuemanager
@@ -39,7 +39,9 @@ func FuzzSessionAttributes(f *testing.F) {
 		}
 		f.Add(raw)
 	}
-	srv, err := New(Options{SchedulerInterval: time.Hour})
+	opts := DefaultOptions()
+	opts.SchedulerInterval = time.Hour
+	srv, err := New(opts)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -85,7 +87,7 @@ func FuzzSessionAttributes(f *testing.F) {
 		}
 		a := out.GetAttributes()
 		if a.GetPriority() > session.MaxPriority || a.GetIdleTimeout().AsDuration() < 0 || a.GetTaskTimeout().AsDuration() < 0 {
-			t.Fatalf("created session breaks SPEC §2: %v", a)
+			t.Fatalf("created session breaks the session rules: %v", a)
 		}
 		if a.MinWorkers != nil && a.MaxWorkers != nil && a.GetMaxWorkers() < a.GetMinWorkers() {
 			t.Fatalf("created session has max_workers below min_workers: %v", a)

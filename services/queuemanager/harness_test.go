@@ -2,18 +2,15 @@ package queuemanager
 
 import (
 	"context"
-	"net"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/status"
 
+	"github.com/alpcrun/alpcrun/internal/servicetest"
 	pb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
-	"github.com/alpcrun/alpcrun/services/grpctune"
 )
 
 // testServer is a queue manager on a loopback port with a client for it.
@@ -24,45 +21,23 @@ type testServer struct {
 	q    pb.QueueClient
 }
 
+// startServer serves a queue manager with opts, whose zero fields take
+// DefaultOptions' values (the scheduler ticks every 20ms), and the
+// transport limits Run serves with, until the test ends.
 func startServer(t testing.TB, opts Options) *testServer {
 	t.Helper()
-	if opts.SchedulerInterval == 0 {
-		opts.SchedulerInterval = 20 * time.Millisecond
-	}
-	srv, err := New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := grpc.NewServer(grpctune.ServerOptions()...)
-	srv.Register(g)
-	go func() { _ = g.Serve(lis) }()
-	cc, err := grpc.NewClient(lis.Addr().String(), append(grpctune.DialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cc.Close()
-		g.Stop()
-		srv.Close()
-	})
-	return &testServer{Server: srv, addr: lis.Addr().String(), cc: cc, q: pb.NewQueueClient(cc)}
+	def := DefaultOptions()
+	def.SchedulerInterval = 20 * time.Millisecond
+	srv, addr := servicetest.Start(t, New, servicetest.Defaults(opts, def))
+	cc := servicetest.Dial(t, addr)
+	return &testServer{Server: srv, addr: addr, cc: cc, q: pb.NewQueueClient(cc)}
 }
 
-func testCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func testCtx(t *testing.T) context.Context { return servicetest.Context(t) }
 
 func wantCode(t *testing.T, err error, c codes.Code) {
 	t.Helper()
-	if got := status.Code(err); got != c {
-		t.Fatalf("code = %v (%v), want %v", got, err, c)
-	}
+	servicetest.WantCode(t, err, c)
 }
 
 func (ts *testServer) createSession(t *testing.T, ctx context.Context, attrs *pb.SessionAttributes) *pb.Session {

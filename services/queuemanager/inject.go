@@ -1,3 +1,5 @@
+//go:build gateinject
+
 package queuemanager
 
 import (
@@ -8,7 +10,8 @@ import (
 // GateInjectDelayEnv names the environment variable that plants a
 // regression for make gate's self-test (scripts/gate_test.sh): a duration
 // such as 200us that every worker sender sleeps before each batch it sends.
-// It is read once at startup; unset or invalid, the hook costs one branch.
+// It exists only in builds with tag gateinject (the gate's test binaries);
+// elsewhere the hook is an empty function (inject_off.go).
 const GateInjectDelayEnv = "ALPCRUN_GATE_INJECT_DELAY"
 
 var injectDelay, injectOn = func() (time.Duration, bool) {

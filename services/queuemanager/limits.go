@@ -28,8 +28,8 @@ import (
 //	keepalive*, maxConnectionIdle  closes     dead connections, and connections without streams
 //
 // maxMessageBytes is at least maxBatchBytes, so a batch between the two is
-// decoded and refused with INVALID_ARGUMENT as SPEC §3 says, and only a
-// larger one is cut off by gRPC before it is read.
+// decoded and refused with INVALID_ARGUMENT (docs/design.md, Delivery), and
+// only a larger one is cut off by gRPC before it is read.
 
 // limits is the Server's bookkeeping for maxStreams and
 // maxSessionsPerClient.
@@ -183,7 +183,7 @@ func (c batches) Recv() (*pb.Batch, error) {
 // after grpctune's, which they override.
 func (s *Server) ServerOptions() []grpc.ServerOption {
 	return append([]grpc.ServerOption{
-		grpc.MaxRecvMsgSize(s.opts.MaxMessageBytes),
+		grpc.MaxRecvMsgSize(int(s.opts.MaxMessageBytes)),
 		grpc.MaxConcurrentStreams(uint32(s.opts.MaxConcurrentStreams)),
 	}, s.opts.Keepalive.ServerOptions()...)
 }

@@ -3,55 +3,20 @@ package queuemanager
 import (
 	"context"
 	"flag"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/alpcrun/alpcrun/internal/servicetest"
 	pb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
 	"github.com/alpcrun/alpcrun/services/grpctune"
 )
-
-// startLimited is startServer with the server's transport limits
-// (ServerOptions) applied, as Run applies them.
-func startLimited(t *testing.T, opts Options) *testServer {
-	t.Helper()
-	srv, err := New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := grpc.NewServer(append(grpctune.ServerOptions(), srv.ServerOptions()...)...)
-	srv.Register(g)
-	go func() { _ = g.Serve(lis) }()
-	cc := dial(t, lis.Addr().String())
-	t.Cleanup(func() {
-		g.Stop()
-		srv.Close()
-	})
-	return &testServer{Server: srv, addr: lis.Addr().String(), cc: cc, q: pb.NewQueueClient(cc)}
-}
-
-func dial(t *testing.T, addr string) *grpc.ClientConn {
-	t.Helper()
-	cc, err := grpc.NewClient(addr, append(grpctune.DialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cc.Close() })
-	return cc
-}
 
 // wantRefusal checks the code and that the message names the limit and
 // its value.
@@ -94,8 +59,8 @@ func (ts *testServer) sendOne(t *testing.T, ctx context.Context, id string, b *p
 }
 
 func TestLimitsConfig(t *testing.T) {
-	if cfg := DefaultConfig(); cfg.Validate() != nil {
-		t.Fatalf("defaults invalid: %v", cfg.Validate())
+	if o := DefaultOptions(); o.Validate() != nil {
+		t.Fatalf("defaults invalid: %v", o.Validate())
 	}
 	env := map[string]string{"ALPCRUNCH_MAXSTREAMS": "0", "ALPCRUNCH_KEEPALIVETIME": "100ms"}
 	_, err := LoadConfig(flag.NewFlagSet("qm", flag.ContinueOnError), []string{
@@ -111,7 +76,7 @@ func TestLimitsConfig(t *testing.T) {
 			t.Errorf("error does not name %s: %v", key, err)
 		}
 	}
-	cfg, err := LoadConfig(flag.NewFlagSet("qm", flag.ContinueOnError), []string{"--maxStreams", "7", "--maxConnectionIdle", "1m"},
+	o, err := LoadConfig(flag.NewFlagSet("qm", flag.ContinueOnError), []string{"--maxStreams", "7", "--maxConnectionIdle", "1m"},
 		func(k string) (string, bool) {
 			v, ok := map[string]string{"ALPCRUNCH_MAXSESSIONSPERCLIENT": "3"}[k]
 			return v, ok
@@ -119,7 +84,6 @@ func TestLimitsConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := cfg.Options()
 	if o.MaxStreams != 7 || o.MaxSessionsPerClient != 3 || o.Keepalive.MaxConnectionIdle != time.Minute {
 		t.Fatalf("options %+v", o)
 	}
@@ -128,7 +92,7 @@ func TestLimitsConfig(t *testing.T) {
 // The default limits carry the benchmarks' largest batches: 1000 tasks of
 // 4 KiB, over gRPC's own 4 MiB default.
 func TestDefaultLimitsCarryLargeBatches(t *testing.T) {
-	ts := startLimited(t, Options{})
+	ts := startServer(t, Options{})
 	ctx := testCtx(t)
 	s := ts.createSession(t, ctx, nil)
 	cs := ts.clientStream(t, ctx, s.Id)
@@ -147,7 +111,7 @@ func TestDefaultLimitsCarryLargeBatches(t *testing.T) {
 
 func TestMaxBatchMessages(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	ts := startLimited(t, Options{MaxBatchMessages: 3, Registerer: reg})
+	ts := startServer(t, Options{MaxBatchMessages: 3, Registerer: reg})
 	ctx := testCtx(t)
 	s := ts.createSession(t, ctx, nil)
 	err := ts.sendOne(t, ctx, s.Id, batchOf(s.Id, "a", "b", "c", "d"))
@@ -163,14 +127,17 @@ func TestMaxBatchMessages(t *testing.T) {
 	if err := cs.Send(batchOf(s.Id, "a", "b", "c")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return sess.Pending() == 1 }, "a batch at the limit queued")
+	endClientStream(t, cs, s.Id)
+	if n := sess.Pending(); n != 1 {
+		t.Fatalf("pending = %d, want the batch at the limit queued", n)
+	}
 }
 
 // Batches over maxBatchBytes are decoded and refused by the queue manager;
 // messages over maxMessageBytes, from clients or workers, by gRPC unread.
 func TestMaxMessageBytes(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	ts := startLimited(t, Options{MaxBatchBytes: 64 << 10, MaxMessageBytes: 128 << 10, Registerer: reg})
+	ts := startServer(t, Options{MaxBatchBytes: 64 << 10, MaxMessageBytes: 128 << 10, Registerer: reg})
 	ctx := testCtx(t)
 	s := ts.createSession(t, ctx, nil)
 	payload := func(n int) *pb.Batch { return &pb.Batch{Messages: []*pb.Message{{Id: "a", Payload: make([]byte, n)}}} }
@@ -204,7 +171,7 @@ func TestMaxMessageBytes(t *testing.T) {
 
 func TestMaxSessionsPerClient(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	ts := startLimited(t, Options{MaxSessionsPerClient: 2, Registerer: reg})
+	ts := startServer(t, Options{MaxSessionsPerClient: 2, Registerer: reg})
 	ctx := testCtx(t)
 	create := func(client string) (*pb.Session, error) {
 		return ts.q.CreateSession(ctx, &pb.Session{App: &pb.App{Id: "test"}, Attributes: &pb.SessionAttributes{ClientId: client}})
@@ -238,7 +205,7 @@ func TestMaxSessionsPerClient(t *testing.T) {
 
 func TestMaxStreams(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	ts := startLimited(t, Options{MaxStreams: 2, Registerer: reg})
+	ts := startServer(t, Options{MaxStreams: 2, Registerer: reg})
 	ctx := testCtx(t)
 	s := ts.createSession(t, ctx, nil)
 	w := ts.newRawWorker(t, ctx)
@@ -270,7 +237,7 @@ func TestMaxStreams(t *testing.T) {
 // maxConcurrentStreams holds a connection's extra streams back (HTTP/2
 // makes the client wait) without affecting other connections.
 func TestMaxConcurrentStreams(t *testing.T) {
-	ts := startLimited(t, Options{MaxConcurrentStreams: 2})
+	ts := startServer(t, Options{MaxConcurrentStreams: 2})
 	ctx := testCtx(t)
 	s := ts.createSession(t, ctx, nil)
 	open := func(id string) error {
@@ -295,7 +262,7 @@ func TestMaxConcurrentStreams(t *testing.T) {
 	// A worker on its own connection is served, and answers "a" and "b",
 	// which ends their streams and lets "c" in.
 	other := *ts
-	other.q = pb.NewQueueClient(dial(t, ts.addr))
+	other.q = pb.NewQueueClient(servicetest.Dial(t, ts.addr))
 	w := other.newRawWorker(t, ctx)
 	ws := w.bindNext(t, s.Id)
 	waitFor(t, func() bool { return ts.limits.streams.Load() == 4 }, "the worker's streams served")
@@ -312,7 +279,7 @@ func TestMaxConcurrentStreams(t *testing.T) {
 
 // The queue manager's keepalive closes connections that hold no stream.
 func TestIdleConnectionClosed(t *testing.T) {
-	ts := startLimited(t, Options{Keepalive: grpctune.ServerKeepalive{MaxConnectionIdle: 50 * time.Millisecond}})
+	ts := startServer(t, Options{Keepalive: grpctune.ServerKeepalive{MaxConnectionIdle: 50 * time.Millisecond}})
 	ctx := testCtx(t)
 	ts.createSession(t, ctx, nil)
 	if !ts.cc.WaitForStateChange(ctx, connectivity.Ready) {
@@ -323,26 +290,12 @@ func TestIdleConnectionClosed(t *testing.T) {
 // Run serves with the configured transport limits.
 func TestRunAppliesTransportLimits(t *testing.T) {
 	t.Setenv("METALCORE_API_KEY", "")
-	cfg := DefaultConfig()
+	cfg := DefaultOptions()
 	cfg.Listen, cfg.HTTPListen = "127.0.0.1:0", ""
 	cfg.MaxBatchBytes, cfg.MaxMessageBytes = 32<<10, 64<<10
-	ctx, cancel := context.WithCancel(testCtx(t))
-	ready := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() { done <- Run(ctx, cfg, ready) }()
-	var addr string
-	select {
-	case addr = <-ready:
-	case err := <-done:
-		t.Fatal(err)
-	}
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Fatal(err)
-		}
-	}()
-	ts := &testServer{q: pb.NewQueueClient(dial(t, addr))}
+	ctx := testCtx(t)
+	addr := servicetest.RunUntilReady(t, func(ctx context.Context, ready chan<- string) error { return Run(ctx, cfg, ready) })
+	ts := &testServer{q: pb.NewQueueClient(servicetest.Dial(t, addr))}
 	s := ts.createSession(t, ctx, nil)
 	err := ts.sendOne(t, ctx, s.Id, &pb.Batch{Messages: []*pb.Message{{Id: "a", Payload: make([]byte, 100<<10)}}})
 	wantRefusal(t, err, codes.ResourceExhausted, "larger than max", "65536")

@@ -1,14 +1,16 @@
 package queuemanager
 
 import (
+	"cmp"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// metrics are the queue manager's Prometheus series (SPEC §9). Hot-path
-// counters are resolved once; queue depths and counts are read at scrape
-// time, so they cost nothing per task.
+// metrics are the queue manager's Prometheus series (docs/design.md,
+// Metrics). Hot-path counters are resolved once; queue depths and counts are
+// read at scrape time, so they cost nothing per task.
 type metrics struct {
 	accepted, done, failed, redelivered, dead prometheus.Counter
 	duplicates                                prometheus.Counter
@@ -20,6 +22,9 @@ type metrics struct {
 	schedEvents prometheus.Counter
 	// refused counts refusals by the limit that caused them (limits.go).
 	refused [numLimits]prometheus.Counter
+	// split counts batches split at dispatch; returned, batches a worker
+	// gave back unstarted for a hungry one (core/session/dispatch.go).
+	split, returned prometheus.Counter
 }
 
 // The limits whose refusals are counted, by configuration key.
@@ -64,6 +69,11 @@ func newMetrics(s *Server, reg prometheus.Registerer) *metrics {
 			Help: "Session and worker events handled by scheduler passes; alpcrun_scheduler_pass_seconds_sum over it is the time per event.",
 		}),
 	}
+	dispatch := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "alpcrun_dispatch_total",
+		Help: "Dispatch events that spread work over workers: split (a batch cut at dispatch for more workers), returned (a batch a worker gave back unstarted for an idle one).",
+	}, []string{"event"})
+	m.split, m.returned = dispatch.WithLabelValues("split"), dispatch.WithLabelValues("returned")
 	refused := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "alpcrun_refused_total",
 		Help: "Requests refused by a limit, by its configuration key.",
@@ -72,7 +82,7 @@ func newMetrics(s *Server, reg prometheus.Registerer) *metrics {
 		m.refused[i] = refused.WithLabelValues(k)
 	}
 	if reg != nil {
-		reg.MustRegister(tasks, m.late, m.latency, m.schedPass, m.schedEvents, refused, &gauges{s: s})
+		reg.MustRegister(tasks, m.late, m.latency, m.schedPass, m.schedEvents, dispatch, refused, &gauges{s: s})
 	}
 	return m
 }
@@ -91,14 +101,18 @@ type gauges struct{ s *Server }
 
 var (
 	depthDesc = prometheus.NewDesc("alpcrun_queue_depth",
-		"Batches queued per session and queue (task, result, dead); the autoscaling signal.",
+		"Batches queued per session and queue (task, result, dead), for the sessionMetrics deepest sessions only.",
 		[]string{"session", "queue"}, nil)
+	outstandingDesc = prometheus.NewDesc("alpcrun_tasks_outstanding",
+		"Tasks accepted and not answered: queued (waiting for a worker) or inflight (sent to a worker). Their sum per worker is the autoscaling signal.",
+		[]string{"state"}, nil)
 	sessionsDesc = prometheus.NewDesc("alpcrun_sessions", "Open sessions.", nil, nil)
 	workersDesc  = prometheus.NewDesc("alpcrun_workers", "Registered workers by reported state.", []string{"state"}, nil)
 )
 
 func (g *gauges) Describe(ch chan<- *prometheus.Desc) {
 	ch <- depthDesc
+	ch <- outstandingDesc
 	ch <- sessionsDesc
 	ch <- workersDesc
 }
@@ -106,11 +120,30 @@ func (g *gauges) Describe(ch chan<- *prometheus.Desc) {
 func (g *gauges) Collect(ch chan<- prometheus.Metric) {
 	all := g.s.sessions.All()
 	ch <- prometheus.MustNewConstMetric(sessionsDesc, prometheus.GaugeValue, float64(len(all)))
+	var queued, inflight int
 	for _, sess := range all {
-		tasks, results, dead := sess.Depths()
-		ch <- prometheus.MustNewConstMetric(depthDesc, prometheus.GaugeValue, float64(tasks), sess.ID, "task")
-		ch <- prometheus.MustNewConstMetric(depthDesc, prometheus.GaugeValue, float64(results), sess.ID, "result")
-		ch <- prometheus.MustNewConstMetric(depthDesc, prometheus.GaugeValue, float64(dead), sess.ID, "dead")
+		q, f := sess.Tasks()
+		queued += q
+		inflight += f
+	}
+	ch <- prometheus.MustNewConstMetric(outstandingDesc, prometheus.GaugeValue, float64(queued), "queued")
+	ch <- prometheus.MustNewConstMetric(outstandingDesc, prometheus.GaugeValue, float64(inflight), "inflight")
+	if n := g.s.opts.SessionMetrics; n > 0 {
+		type depth struct {
+			id                   string
+			tasks, results, dead int
+		}
+		ds := make([]depth, 0, len(all))
+		for _, sess := range all {
+			t, r, d := sess.Depths()
+			ds = append(ds, depth{sess.ID, t, r, d})
+		}
+		slices.SortFunc(ds, func(a, b depth) int { return cmp.Compare(b.tasks+b.results+b.dead, a.tasks+a.results+a.dead) })
+		for _, d := range ds[:min(n, len(ds))] {
+			ch <- prometheus.MustNewConstMetric(depthDesc, prometheus.GaugeValue, float64(d.tasks), d.id, "task")
+			ch <- prometheus.MustNewConstMetric(depthDesc, prometheus.GaugeValue, float64(d.results), d.id, "result")
+			ch <- prometheus.MustNewConstMetric(depthDesc, prometheus.GaugeValue, float64(d.dead), d.id, "dead")
+		}
 	}
 	counts := map[string]int{"idle": 0, "bound": 0, "draining": 0}
 	for _, w := range g.s.workers.all() {

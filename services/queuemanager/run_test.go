@@ -13,10 +13,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 
+	"github.com/alpcrun/alpcrun/internal/servicetest"
 	pb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
 )
 
@@ -58,40 +58,19 @@ func freeAddr(t *testing.T) string {
 
 // runServer serves cfg as the main does until the test ends, and returns
 // a plaintext connection to its gRPC port.
-func runServer(t *testing.T, ctx context.Context, cfg Config) *grpc.ClientConn {
+func runServer(t *testing.T, cfg Options) *grpc.ClientConn {
 	t.Helper()
-	ctx, cancel := context.WithCancel(ctx)
-	ready := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() { done <- Run(ctx, cfg, ready) }()
-	var addr string
-	select {
-	case addr = <-ready:
-	case err := <-done:
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
-	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cc.Close() })
-	return cc
+	return servicetest.Dial(t, servicetest.RunUntilReady(t, func(ctx context.Context, ready chan<- string) error { return Run(ctx, cfg, ready) }))
 }
 
 // TestRunAuth serves a queue manager as the main does, with an API key, and
 // scrapes its HTTP side.
 func TestRunAuth(t *testing.T) {
 	t.Setenv("METALCORE_API_KEY", "sesame")
-	cfg := DefaultConfig()
+	cfg := DefaultOptions()
 	cfg.Listen, cfg.HTTPListen = "127.0.0.1:0", freeAddr(t)
 	ctx := testCtx(t)
-	cc := runServer(t, ctx, cfg)
+	cc := runServer(t, cfg)
 	q := pb.NewQueueClient(cc)
 	s := &pb.Session{App: &pb.App{Id: "a"}}
 	_, err := q.CreateSession(ctx, s)
@@ -113,7 +92,7 @@ func TestRunAuth(t *testing.T) {
 	for path, want := range map[string][]string{
 		"/healthz": nil,
 		"/readyz":  nil,
-		"/metrics": {"alpcrun_queue_depth{", "alpcrun_sessions ", "alpcrun_workers{state=", "alpcrun_task_latency_seconds_bucket", "alpcrun_scheduler_pass_seconds_bucket", "alpcrun_scheduler_events_total ", "go_goroutines", "alpcrun_build_info{"},
+		"/metrics": {`alpcrun_tasks_outstanding{state="queued"} 0`, `alpcrun_tasks_outstanding{state="inflight"} 0`, "alpcrun_sessions ", "alpcrun_workers{state=", "alpcrun_task_latency_seconds_bucket", "alpcrun_scheduler_pass_seconds_bucket", "alpcrun_scheduler_events_total ", "go_goroutines", "alpcrun_build_info{"},
 	} {
 		resp, err := http.Get("http://" + cfg.HTTPListen + path)
 		if err != nil {
@@ -134,7 +113,7 @@ func TestRunAuth(t *testing.T) {
 
 func TestMetricsNames(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	ts := startServer(t, Options{Registerer: reg})
+	ts := startServer(t, Options{Registerer: reg, SessionMetrics: 1})
 	ctx := testCtx(t)
 	s := ts.createSession(t, ctx, nil)
 	cs := ts.clientStream(t, ctx, s.Id)
@@ -167,6 +146,8 @@ func TestMetricsNames(t *testing.T) {
 	}
 	for name, labels := range map[string][]string{
 		"alpcrun_queue_depth":          {"queue=task", "queue=result", "queue=dead", "session=" + s.Id},
+		"alpcrun_tasks_outstanding":    {"state=queued", "state=inflight"},
+		"alpcrun_dispatch_total":       {"event=split", "event=returned"},
 		"alpcrun_sessions":             {""},
 		"alpcrun_workers":              {"state=bound", "state=idle", "state=draining"},
 		"alpcrun_tasks_total":          {"outcome=accepted", "outcome=done"},

@@ -11,16 +11,17 @@ import (
 	pb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
 )
 
-// schedLoop feeds events to the scheduler and applies its decisions. Events
+// schedLoop feeds events to the scheduler (core/scheduler, where the rules
+// live) and turns its decisions into BIND and UNBIND instructions. Events
 // only mark sessions and workers dirty and wake the loop, so the hot paths
 // never wait for a scheduling decision; one goroutine owns the scheduler.
 type schedLoop struct {
 	s     *Server
 	sched *scheduler.Scheduler
 	wake  chan struct{}
-	// contended: a session with pending tasks has no worker and none is
-	// free. Set when
-	// the loop sees it, cleared at the tick that no longer does.
+	// contended: a session wants workers and has none, and none is free,
+	// so a session running out of work should be looked at now, not at
+	// the next tick (it gives its workers up).
 	contended atomic.Bool
 
 	mu struct {
@@ -28,23 +29,12 @@ type schedLoop struct {
 		sessions map[*session.Session]struct{}
 		workers  map[*worker]struct{}
 		ended    []streamEnd
-		finished map[*session.Session]struct{}
 	}
 
-	// Owned by the loop goroutine.
+	// Owned by the loop goroutine: the sessions and workers the scheduler
+	// knows, and for each worker the session it serves or is leaving.
 	known   map[string]*session.Session
 	workers map[*worker]*workerView
-	// drained holds sessions seen with no pending or in-flight batch at
-	// the last tick; parked those whose workers were handed back for it.
-	drained map[string]bool
-	parked  map[string]bool
-	// bound counts the workers bound (or unbinding) per session.
-	bound map[string]int
-	// waiting: sessions last seen with pending tasks and no worker;
-	// finished: sessions last seen with every task answered. Kept so the
-	// check after each event looks at these few, not at every session.
-	waiting  map[string]bool
-	finished map[*session.Session]bool
 }
 
 type streamEnd struct {
@@ -52,25 +42,20 @@ type streamEnd struct {
 	sessionID string
 }
 
-// workerView is what the scheduler was told about a worker.
 type workerView struct {
-	session   string
-	unbinding bool
-	draining  bool
+	session  string
+	draining bool
 }
 
 func newSchedLoop(s *Server) (*schedLoop, error) {
-	sc, err := scheduler.New(s.opts.Scheduler, scheduler.Options{Preemption: s.opts.Preemption})
+	sc, err := scheduler.New(string(s.opts.Scheduler), scheduler.Options{Preemption: s.opts.Preemption})
 	if err != nil {
 		return nil, err
 	}
 	l := &schedLoop{s: s, sched: sc, wake: make(chan struct{}, 1),
-		known: make(map[string]*session.Session), workers: make(map[*worker]*workerView),
-		drained: make(map[string]bool), parked: make(map[string]bool), bound: make(map[string]int),
-		waiting: make(map[string]bool), finished: make(map[*session.Session]bool)}
+		known: make(map[string]*session.Session), workers: make(map[*worker]*workerView)}
 	l.mu.sessions = make(map[*session.Session]struct{})
 	l.mu.workers = make(map[*worker]struct{})
-	l.mu.finished = make(map[*session.Session]struct{})
 	return l, nil
 }
 
@@ -88,23 +73,19 @@ func (l *schedLoop) sessionChanged(sess *session.Session) {
 	l.poke()
 }
 
+// sessionDrained reports that every task of sess has its outcome; it
+// matters only while other sessions wait for a worker.
+func (l *schedLoop) sessionDrained(sess *session.Session) {
+	if l.contended.Load() {
+		l.sessionChanged(sess)
+	}
+}
+
 func (l *schedLoop) workerChanged(w *worker) {
 	l.mu.Lock()
 	l.mu.workers[w] = struct{}{}
 	l.mu.Unlock()
 	l.poke()
-}
-
-// sessionDrained reports that every task of sess has its outcome. The loop
-// is woken only when sessions wait for workers (it may park sess then); an
-// uncontended session answering one task at a time costs a map insert.
-func (l *schedLoop) sessionDrained(sess *session.Session) {
-	l.mu.Lock()
-	l.mu.finished[sess] = struct{}{}
-	l.mu.Unlock()
-	if l.contended.Load() {
-		l.poke()
-	}
 }
 
 // streamEnded reports that w's WorkerStream for a session ended: the
@@ -124,15 +105,15 @@ func (l *schedLoop) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-l.wake:
-			l.apply()
 		case <-t.C:
 			l.tick()
-			l.apply()
 		}
+		l.apply()
 	}
 }
 
-// tick applies the time rules and refreshes every session's demand.
+// tick applies the time rules and marks every session for a fresh look at
+// its work.
 func (l *schedLoop) tick() {
 	now := l.s.now()
 	res := l.s.sessions.Sweep(now)
@@ -154,45 +135,11 @@ func (l *schedLoop) tick() {
 			w.markGone()
 		}
 	}
-	l.park()
 	l.mu.Lock()
 	for _, sess := range l.known {
 		l.mu.sessions[sess] = struct{}{}
 	}
 	l.mu.Unlock()
-}
-
-// park hands back the workers of sessions that have had nothing to do for
-// a whole tick while other sessions wait for workers and none is free. The
-// scheduler keeps a drained session's workers (it cannot know whether more
-// tasks are coming); without this a finished but open session would hold
-// them until idle_timeout. A parked session asks again with its next task.
-func (l *schedLoop) park() {
-	contended := l.starving()
-	l.contended.Store(contended)
-	for id, sess := range l.known {
-		drained := sess.Pending() == 0 && sess.Inflight() == 0
-		if !drained {
-			delete(l.drained, id)
-			continue
-		}
-		if contended && l.drained[id] && !l.parked[id] {
-			l.parked[id] = true
-			l.s.log.Debug("session parked", "session", id)
-		}
-		l.drained[id] = true
-	}
-}
-
-func params(a session.Attributes) scheduler.SessionParams {
-	p := scheduler.SessionParams{Priority: int(a.Priority), Preemptible: a.Preemptible}
-	if a.MinWorkers != nil {
-		p.MinWorkers = int(*a.MinWorkers)
-	}
-	if a.MaxWorkers != nil {
-		p.MaxWorkers, p.HasMax = int(*a.MaxWorkers), true
-	}
-	return p
 }
 
 func (l *schedLoop) apply() {
@@ -201,20 +148,11 @@ func (l *schedLoop) apply() {
 	l.mu.sessions = make(map[*session.Session]struct{}, len(sessions))
 	l.mu.workers = make(map[*worker]struct{}, len(workers))
 	l.mu.ended = nil
-	for sess := range l.mu.finished {
-		l.finished[sess] = true
-	}
-	clear(l.mu.finished)
 	l.mu.Unlock()
 	start, events := time.Now(), len(sessions)+len(workers)+len(ended)
-	defer func() {
-		l.handOver()
-		l.s.metrics.schedPass.Observe(time.Since(start).Seconds())
-		l.s.metrics.schedEvents.Add(float64(events))
-	}()
 
-	// Closed sessions first, so that a worker freed below is not bound
-	// to a session that is already gone.
+	// Closed sessions first, so that a worker freed below is not bound to
+	// a session that is already gone.
 	for sess := range sessions {
 		if sess.Done() {
 			l.updateSession(sess)
@@ -233,6 +171,10 @@ func (l *schedLoop) apply() {
 	for sess := range sessions {
 		l.updateSession(sess)
 	}
+	st := l.sched.Stats()
+	l.contended.Store(st.Idle == 0 && l.sched.Starving())
+	l.s.metrics.schedPass.Observe(time.Since(start).Seconds())
+	l.s.metrics.schedEvents.Add(float64(events))
 }
 
 func (l *schedLoop) updateWorker(w *worker) {
@@ -240,18 +182,18 @@ func (l *schedLoop) updateWorker(w *worker) {
 	select {
 	case <-w.gone:
 		if known {
-			l.unbound(v.session)
 			delete(l.workers, w)
 			l.do(l.sched.RemoveWorker(w.id))
+			l.countBound(v.session)
 		}
 		return
 	default:
 	}
 	if !known {
-		// Demand may be stale since the last tick (sessions that drained
+		// Work may be stale since the last tick (sessions that drained
 		// since); refresh it before the new worker is handed out.
 		for _, sess := range l.known {
-			l.do(l.sched.SetPending(sess.ID, sess.Pending()))
+			l.setWork(sess)
 		}
 		v = &workerView{}
 		l.workers[w] = v
@@ -263,77 +205,18 @@ func (l *schedLoop) updateWorker(w *worker) {
 	if draining && !v.draining {
 		v.draining = true
 		l.do(l.sched.WorkerDraining(w.id))
-	}
-}
-
-// starving reports whether a session with pending tasks has no worker while
-// none is free and other sessions hold some: the case parking helps.
-func (l *schedLoop) starving() bool {
-	if st := l.sched.Stats(); st.Idle > 0 || st.Bound == 0 {
-		return false
-	}
-	for id, sess := range l.known {
-		if l.bound[id] == 0 && sess.Pending() > 0 {
-			return true
-		}
-	}
-	return false
-}
-
-// handOver runs after every batch of events: while a session waits for a
-// worker and none is free, sessions that have answered every task give
-// theirs back at once (they are parked until their next task).
-func (l *schedLoop) handOver() {
-	contended := l.waitingNow()
-	l.contended.Store(contended)
-	if !contended {
-		return
-	}
-	for sess := range l.finished {
-		delete(l.finished, sess)
-		id := sess.ID
-		if _, ok := l.known[id]; !ok || l.bound[id] == 0 || l.parked[id] ||
-			sess.Outstanding() != 0 || sess.Inflight() != 0 || sess.Pending() != 0 {
-			continue
-		}
-		l.parked[id] = true
-		l.do(l.sched.SetIdle(id, true))
-	}
-}
-
-// waitingNow is starving over the sessions recorded as waiting.
-func (l *schedLoop) waitingNow() bool {
-	if st := l.sched.Stats(); st.Idle > 0 || st.Bound == 0 {
-		return false
-	}
-	for id := range l.waiting {
-		sess, ok := l.known[id]
-		if !ok || l.bound[id] > 0 || sess.Pending() == 0 {
-			delete(l.waiting, id)
-			continue
-		}
-		return true
-	}
-	return false
-}
-
-func (l *schedLoop) unbound(sessionID string) {
-	if sessionID == "" {
-		return
-	}
-	if l.bound[sessionID]--; l.bound[sessionID] <= 0 {
-		delete(l.bound, sessionID)
+		l.countBound(v.session)
 	}
 }
 
 // idle tells the scheduler that w left its session.
 func (l *schedLoop) idle(w *worker, v *workerView) {
-	l.unbound(v.session)
-	v.session, v.unbinding = "", false
-	if v.draining {
-		return // a draining worker takes no new session
+	left := v.session
+	v.session = ""
+	if !v.draining { // a draining worker takes no new session
+		l.do(l.sched.WorkerIdle(w.id))
 	}
-	l.do(l.sched.WorkerIdle(w.id))
+	l.countBound(left)
 }
 
 func (l *schedLoop) updateSession(sess *session.Session) {
@@ -341,10 +224,6 @@ func (l *schedLoop) updateSession(sess *session.Session) {
 	if sess.Done() {
 		if known {
 			delete(l.known, sess.ID)
-			delete(l.drained, sess.ID)
-			delete(l.parked, sess.ID)
-			delete(l.waiting, sess.ID)
-			delete(l.finished, sess)
 			l.do(l.sched.RemoveSession(sess.ID))
 		}
 		return
@@ -359,19 +238,35 @@ func (l *schedLoop) updateSession(sess *session.Session) {
 	} else {
 		l.do(l.sched.UpdateSession(sess.ID, p))
 	}
-	pending := sess.Pending()
-	if pending > 0 {
-		delete(l.parked, sess.ID)
-		delete(l.finished, sess)
-		if l.bound[sess.ID] == 0 {
-			l.waiting[sess.ID] = true
-		}
+	// A session whose client does not read its results or dead letters
+	// gets no worker until it does: its workers would only pile them up,
+	// and other sessions need them.
+	l.do(l.sched.SetIdle(sess.ID, sess.Idle() || sess.ResultsFull() || sess.DeadFull()))
+	l.setWork(sess)
+}
+
+func (l *schedLoop) setWork(sess *session.Session) {
+	waiting, busy := sess.Work()
+	l.do(l.sched.SetWork(sess.ID, scheduler.Work{Waiting: waiting, Busy: busy}))
+}
+
+// countBound tells a session how many workers serve it (dispatch splits its
+// batches by that number).
+func (l *schedLoop) countBound(sessionID string) {
+	if sess, ok := l.known[sessionID]; ok {
+		sess.SetBound(l.sched.Bound(sessionID))
 	}
-	// A session whose client does not read its results gets no worker
-	// until it does: its workers would only pile up results, and other
-	// sessions need them.
-	l.do(l.sched.SetIdle(sess.ID, sess.Idle() || l.parked[sess.ID] || sess.ResultsFull()))
-	l.do(l.sched.SetPending(sess.ID, pending))
+}
+
+func params(a session.Attributes) scheduler.SessionParams {
+	p := scheduler.SessionParams{Priority: int(a.Priority), Preemptible: a.Preemptible}
+	if a.MinWorkers != nil {
+		p.MinWorkers = int(*a.MinWorkers)
+	}
+	if a.MaxWorkers != nil {
+		p.MaxWorkers, p.HasMax = int(*a.MaxWorkers), true
+	}
+	return p
 }
 
 // do applies decisions: BIND and UNBIND go out on the workers' control
@@ -384,6 +279,11 @@ func (l *schedLoop) do(ds []scheduler.Decision, err error) {
 	// Applying an Unbind may produce decisions of its own (WorkerIdle for
 	// a worker with no stream), so copy the batch first.
 	ds = append([]scheduler.Decision(nil), ds...)
+	// Sessions learn their worker count before a BIND goes out, so that
+	// the first worker to connect does not take a batch meant for several.
+	for _, d := range ds {
+		l.countBound(d.Session)
+	}
 	for _, d := range ds {
 		w, ok := l.s.workers.get(d.Worker)
 		if !ok {
@@ -399,15 +299,12 @@ func (l *schedLoop) do(ds []scheduler.Decision, err error) {
 			if !ok {
 				continue
 			}
-			l.unbound(v.session)
 			v.session = d.Session
-			l.bound[d.Session]++
 			w.bind(d.Session)
 			w.send(&pb.Instruction{Type: pb.Instruction_BIND, SessionId: d.Session,
 				MaxInflightBatches: sess.Attributes().MaxInflight})
 			l.s.log.Info("worker bound", "worker", w.id, "session", d.Session)
 		case scheduler.Unbind:
-			v.unbinding = true
 			w.unbindFrom(d.Session)
 			w.send(&pb.Instruction{Type: pb.Instruction_UNBIND, SessionId: d.Session})
 			l.s.log.Info("worker unbound", "worker", w.id, "session", d.Session, "reason", d.Reason.String())

@@ -9,75 +9,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 
-	"github.com/alpcrun/alpcrun/core/queue"
 	"github.com/alpcrun/alpcrun/core/session"
 	pb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
-	"github.com/alpcrun/alpcrun/services/grpctune"
 )
-
-// Options are the queue manager's behaviour settings (the service config
-// minus listeners and TLS, which the main owns).
-type Options struct {
-	BufferSize        int
-	QueueType         queue.Kind
-	Scheduler         string
-	Preemption        bool
-	SchedulerInterval time.Duration
-	WorkerTimeout     time.Duration
-	SessionExpiry     time.Duration
-	MaxBatchBytes     int
-	// Abuse limits (limits.go): MaxBatchMessages caps a client batch's
-	// messages; MaxSessionsPerClient the open sessions created under one
-	// client_id (sessions created without one count as one anonymous
-	// client); MaxStreams the streaming calls served at once.
-	MaxBatchMessages     int
-	MaxSessionsPerClient int
-	MaxStreams           int
-	// Transport limits, applied by ServerOptions: the largest message
-	// received (task and result batches alike; raised to MaxBatchBytes if
-	// below), the concurrent streams of one connection, and keepalive.
-	MaxMessageBytes      int
-	MaxConcurrentStreams int
-	Keepalive            grpctune.ServerKeepalive
-	// RequireClientID serves a session's streams and changes only to calls
-	// that carry its client_id in metadata "clientid".
-	RequireClientID bool
-	Logger          *slog.Logger
-	Registerer      prometheus.Registerer
-	// Now is the clock; tests may replace it.
-	Now func() time.Time
-}
-
-// DefaultOptions are the defaults of SPEC §8.
-func DefaultOptions() Options {
-	return Options{
-		BufferSize:        queue.DefaultCapacity,
-		QueueType:         queue.Priority,
-		Scheduler:         "priority",
-		SchedulerInterval: time.Second,
-		WorkerTimeout:     60 * time.Second,
-		SessionExpiry:     session.DefaultExpiry,
-		MaxBatchBytes:     64 << 20,
-		// A 1000-task batch of 4 KiB payloads is 4.1 MB; loadgen and the
-		// benchmarks send at most 1000 tasks a batch.
-		MaxBatchMessages: 100_000,
-		// loadgen's CreateSession point opens Total (10,000 by default)
-		// sessions without a client_id before it closes them.
-		MaxSessionsPerClient: 100_000,
-		// 10,000 workers (two streams each) and as many client streams,
-		// with room; every stream costs a few goroutines and buffers.
-		MaxStreams: 50_000,
-		// Room for a maxBatchBytes batch plus framing, as grpctune.Tuned.
-		MaxMessageBytes: 80 << 20,
-		// The SDK client multiplexes all its sessions on one connection
-		// (the soak scale test: 10,000).
-		MaxConcurrentStreams: 20_000,
-		Keepalive:            grpctune.DefaultServerKeepalive(),
-	}
-}
 
 // Server implements alpcrunpb.QueueServer.
 type Server struct {
@@ -97,48 +33,11 @@ type Server struct {
 	stopOnce sync.Once
 }
 
-// New builds a queue manager and starts its scheduler loop.
+// New builds a queue manager and starts its scheduler loop. Options
+// start from DefaultOptions; New reports every bad one.
 func New(opts Options) (*Server, error) {
-	def := DefaultOptions()
-	if opts.BufferSize == 0 {
-		opts.BufferSize = def.BufferSize
-	}
-	if opts.QueueType == "" {
-		opts.QueueType = def.QueueType
-	}
-	if opts.Scheduler == "" {
-		opts.Scheduler = def.Scheduler
-	}
-	if opts.SchedulerInterval == 0 {
-		opts.SchedulerInterval = def.SchedulerInterval
-	}
-	if opts.WorkerTimeout == 0 {
-		opts.WorkerTimeout = def.WorkerTimeout
-	}
-	if opts.SessionExpiry == 0 {
-		opts.SessionExpiry = def.SessionExpiry
-	}
-	if opts.MaxBatchBytes == 0 {
-		opts.MaxBatchBytes = def.MaxBatchBytes
-	}
-	for _, v := range []struct{ p, def *int }{
-		{&opts.MaxBatchMessages, &def.MaxBatchMessages}, {&opts.MaxSessionsPerClient, &def.MaxSessionsPerClient},
-		{&opts.MaxStreams, &def.MaxStreams}, {&opts.MaxMessageBytes, &def.MaxMessageBytes},
-		{&opts.MaxConcurrentStreams, &def.MaxConcurrentStreams},
-	} {
-		if *v.p == 0 {
-			*v.p = *v.def
-		}
-	}
-	// A batch under maxBatchBytes must get through gRPC to be checked.
-	opts.MaxMessageBytes = max(opts.MaxMessageBytes, opts.MaxBatchBytes)
-	for _, v := range []struct{ p, def *time.Duration }{
-		{&opts.Keepalive.Time, &def.Keepalive.Time}, {&opts.Keepalive.Timeout, &def.Keepalive.Timeout},
-		{&opts.Keepalive.MaxConnectionIdle, &def.Keepalive.MaxConnectionIdle},
-	} {
-		if *v.p == 0 {
-			*v.p = *v.def
-		}
+	if err := opts.Validate(); err != nil {
+		return nil, err
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -158,7 +57,11 @@ func New(opts Options) (*Server, error) {
 		Expiry:     opts.SessionExpiry,
 		Notify:     s.sched.sessionChanged,
 		Drained:    s.sched.sessionDrained,
-		Exhausted: func(t *session.Task) {
+		Split: func(b any, n int) (head, tail any) {
+			s.metrics.split.Inc()
+			return splitBatch(b, n)
+		},
+		Exhausted: func(t *session.Batch) {
 			b := t.Payload.(*pb.Batch)
 			s.metrics.dead.Add(float64(len(b.Messages)))
 			s.countDead(b, len(b.Messages))

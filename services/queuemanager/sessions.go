@@ -199,7 +199,7 @@ func (s *Server) ClientStreamDeadLetters(in *pb.Session, stream grpc.ServerStrea
 		if err := stream.Send(b); err != nil {
 			// The client went away: keep what it did not get.
 			for _, t := range dead[i:] {
-				_ = sess.PushDead(context.Background(), t)
+				_ = sess.OfferDead(t)
 			}
 			return err
 		}
@@ -210,7 +210,7 @@ func (s *Server) ClientStreamDeadLetters(in *pb.Session, stream grpc.ServerStrea
 
 // deadBatch renders a dead-lettered task; tasks that failed for a reason of
 // the queue manager's own carry it in every message's error.
-func deadBatch(sessionID string, t *session.Task) *pb.Batch {
+func deadBatch(sessionID string, t *session.Batch) *pb.Batch {
 	b := t.Payload.(*pb.Batch)
 	b.SessionId = sessionID
 	if t.Err != "" {

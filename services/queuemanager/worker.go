@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -215,7 +216,19 @@ func (s *Server) WorkerStream(stream grpc.BidiStreamingServer[pb.Batch, pb.Batch
 	if !ok {
 		return toStatus(fmt.Errorf("%w: worker %q, session %q", errNotBound, wid, sid))
 	}
-	lease, err := sess.Lease(wid)
+	// A worker that opens the stream with metadata "revoke" = "1" takes
+	// revoke requests (work stealing, core/session/dispatch.go). They are
+	// sent by a goroutine of this stream's own, under the sender's lock.
+	var sendMu sync.Mutex
+	var revokes chan string
+	var revoke func(string)
+	if mdValue(ctx, "revoke") == "1" {
+		revokes = make(chan string, sess.Attributes().MaxInflight)
+		revoke = func(id string) { revokes <- id } // one per batch in flight: never full
+	}
+	// Metadata "slots": the tasks the worker runs at once, for dispatch.
+	slots, _ := strconv.Atoi(mdValue(ctx, "slots"))
+	lease, err := sess.Lease(wid, session.LeaseOptions{Slots: min(max(slots, 1), maxSlots), Revoke: revoke})
 	if err != nil {
 		return toStatus(err)
 	}
@@ -242,7 +255,13 @@ func (s *Server) WorkerStream(stream grpc.BidiStreamingServer[pb.Batch, pb.Batch
 	sendDone := make(chan struct{})
 	go func() {
 		defer close(sendDone)
-		s.sendTasks(sendCtx, stream, sess, lease)
+		s.sendTasks(sendCtx, stream, &sendMu, lease)
+	}()
+	revokeCtx, stopRevokes := context.WithCancel(ctx)
+	revokeDone := make(chan struct{})
+	go func() {
+		defer close(revokeDone)
+		sendRevokes(revokeCtx, stream, &sendMu, revokes)
 	}()
 
 	recvDone := make(chan error, 1)
@@ -265,10 +284,34 @@ func (s *Server) WorkerStream(stream grpc.BidiStreamingServer[pb.Batch, pb.Batch
 	}
 	stopSend()
 	<-sendDone
+	stopRevokes()
+	<-revokeDone // no Send after the handler returns
 	return toStatus(ignoreEOF(err))
 }
 
-func (s *Server) sendTasks(ctx context.Context, stream grpc.BidiStreamingServer[pb.Batch, pb.Batch], sess *session.Session, lease *session.Lease) {
+// maxSlots bounds the task slots a worker may claim: a worker cannot make
+// dispatch hand it a larger share than that.
+const maxSlots = 1024
+
+// sendRevokes sends the lease's revoke requests until ctx ends; a nil
+// channel (a worker without revoke) blocks until then.
+func sendRevokes(ctx context.Context, stream grpc.BidiStreamingServer[pb.Batch, pb.Batch], mu *sync.Mutex, ids <-chan string) {
+	for {
+		select {
+		case id := <-ids:
+			mu.Lock()
+			err := stream.Send(&pb.Batch{Id: id, Revoke: pb.Batch_REVOKE})
+			mu.Unlock()
+			if err != nil {
+				return
+			}
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func (s *Server) sendTasks(ctx context.Context, stream grpc.BidiStreamingServer[pb.Batch, pb.Batch], mu *sync.Mutex, lease *session.Lease) {
 	for {
 		t, err := lease.Take(ctx)
 		if err != nil {
@@ -277,16 +320,21 @@ func (s *Server) sendTasks(ctx context.Context, stream grpc.BidiStreamingServer[
 		injectDispatchDelay()
 		b := t.Payload.(*pb.Batch)
 		b.Id = t.ID
+		// t is not ours once Sent: a steal may requeue it.
+		redelivered, n := t.Attempts > 1, len(b.Messages)
 		for _, m := range b.Messages {
 			m.Attempts = t.Attempts
 		}
-		if err := stream.Send(b); err != nil {
+		mu.Lock()
+		err = stream.Send(b)
+		mu.Unlock()
+		if err != nil {
 			lease.Unsent(t.ID)
 			return
 		}
 		lease.Sent(t.ID, s.now())
-		if t.Attempts > 1 {
-			s.metrics.redelivered.Add(float64(len(b.Messages)))
+		if redelivered {
+			s.metrics.redelivered.Add(float64(n))
 		}
 	}
 }
@@ -299,7 +347,16 @@ func (s *Server) receiveResults(stream grpc.BidiStreamingServer[pb.Batch, pb.Bat
 		if err != nil {
 			return err
 		}
-		s.complete(sess, lease, r)
+		switch r.Revoke {
+		case pb.Batch_RETURNED:
+			if lease.Returned(r.Id) {
+				s.metrics.returned.Inc()
+			}
+		case pb.Batch_STARTED:
+			lease.Started(r.Id)
+		default:
+			s.complete(sess, lease, r)
+		}
 		select {
 		case <-sendDone:
 			if lease.Inflight() == 0 {
@@ -326,7 +383,7 @@ func (s *Server) complete(sess *session.Session, lease *session.Lease, r *pb.Bat
 	// reading: the scheduler takes that session's workers instead.
 	if len(failed) > 0 {
 		dead := &pb.Batch{Id: r.Id, SessionId: sess.ID, Priority: task.Priority, Messages: failed}
-		if sess.PushDead(context.Background(), &session.Task{ID: t.ID, Payload: dead}) != nil {
+		if sess.OfferDead(&session.Batch{ID: t.ID, Payload: dead}) != nil {
 			return
 		}
 		s.metrics.failed.Add(float64(len(failed)))
@@ -393,6 +450,18 @@ func splitResults(task, r *pb.Batch) (ok, failed []*pb.Message) {
 		}
 	}
 	return ok, failed
+}
+
+// splitBatch cuts a task batch after its first n messages (the session's
+// Split, core/session/dispatch.go): two batches with the same session,
+// priority and shared-data level.
+func splitBatch(payload any, n int) (head, tail any) {
+	b := payload.(*pb.Batch)
+	cut := func(msgs []*pb.Message) *pb.Batch {
+		return &pb.Batch{SessionId: b.SessionId, Priority: b.Priority, Messages: msgs,
+			UseSharedData: b.UseSharedData, RequiredSharedDataUpdateLevel: b.RequiredSharedDataUpdateLevel}
+	}
+	return cut(b.Messages[:n:n]), cut(b.Messages[n:])
 }
 
 // errNoResult is the dead-letter error of a task its worker did not answer.

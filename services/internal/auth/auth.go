@@ -32,9 +32,6 @@ import (
 )
 
 const (
-	// EnvAPIKey is the environment variable holding the API key, on servers
-	// and clients alike.
-	EnvAPIKey = "METALCORE_API_KEY"
 	// MetadataKey is the gRPC metadata key that carries the API key.
 	MetadataKey = "api_key"
 )
@@ -55,7 +52,7 @@ type Authenticator struct {
 }
 
 // New returns an Authenticator accepting key (typically the value of
-// EnvAPIKey; empty for none) and the keys listed in keyFile (empty for no
+// sdk.EnvAPIKey; empty for none) and the keys listed in keyFile (empty for no
 // file). open is true when no key is configured: every call is then
 // accepted. A key file that exists but lists no key is an error, so that a
 // truncated file never opens the server.

@@ -94,6 +94,16 @@ func Load(cfg Validator, fs *flag.FlagSet, args []string, lookupEnv func(string)
 	return errors.Join(errs...)
 }
 
+// LoadDefaults is Load on a copy of def, a service's defaults, and returns
+// the copy filled.
+func LoadDefaults[O any, P interface {
+	*O
+	Validator
+}](def O, fs *flag.FlagSet, args []string, lookupEnv func(string) (string, bool)) (O, error) {
+	err := Load(P(&def), fs, args, lookupEnv)
+	return def, err
+}
+
 // field is one configurable leaf of the struct.
 type field struct {
 	key   string // dotted yaml path, also the flag name
@@ -320,6 +330,8 @@ func typeName(t reflect.Type) string {
 		return "list"
 	case t.Kind() == reflect.Float32 || t.Kind() == reflect.Float64:
 		return "number"
+	case t.Kind() == reflect.String: // a name from a list, as queue.Kind
+		return "string"
 	case t.PkgPath() == "":
 		return t.Name()
 	}

@@ -2,8 +2,9 @@
 // precedence: its defaults, a YAML file, the environment and command-line
 // flags, and reports every problem at once.
 //
-// A service declares a struct whose fields carry yaml tags, a
-// DefaultConfig() constructor and a Validate() error method (which uses
+// A service declares one Options struct whose fields carry yaml tags (and
+// `yaml:"-"` on what only code sets: logger, registry, clock), a
+// DefaultOptions() constructor and a Validate() error method (which uses
 // Problems), and its main calls Load (or LoadOS) on a pointer to the
 // defaults. The yaml key of a field names it everywhere:
 //

@@ -10,11 +10,11 @@ import (
 // Problems collects the problems a Validate method finds, so that it
 // reports all of them at once. The zero value is ready to use:
 //
-//	func (c *Config) Validate() error {
+//	func (o *Options) Validate() error {
 //		var p config.Problems
-//		c.Common.Validate(&p)
-//		if c.BufferSize <= 0 {
-//			p.Add("bufferSize", "must be positive, got %d", c.BufferSize)
+//		o.Common.Validate(&p)
+//		if o.BufferSize <= 0 {
+//			p.Add("bufferSize", "must be positive, got %d", o.BufferSize)
 //		}
 //		return p.Err()
 //	}

@@ -24,6 +24,7 @@ import (
 	"github.com/alpcrun/alpcrun/services/internal/auth"
 	"github.com/alpcrun/alpcrun/services/internal/config"
 	"github.com/alpcrun/alpcrun/services/internal/tlsconf"
+	"github.com/alpcrun/alpcrun/services/sdk"
 )
 
 // DrainTimeout bounds the graceful stop: streams still open then are cut.
@@ -49,12 +50,12 @@ type Service struct {
 // stops gracefully (bounded by DrainTimeout), the HTTP side shuts down.
 // ready, when non-nil, receives the bound gRPC address once serving.
 func Run(ctx context.Context, svc Service, ready chan<- string) error {
-	a, open, err := auth.New(os.Getenv(auth.EnvAPIKey), svc.Common.APIKeyFile)
+	a, open, err := auth.New(os.Getenv(sdk.EnvAPIKey), svc.Common.APIKeyFile)
 	if err != nil {
 		return err
 	}
 	if open {
-		svc.Log.Warn("no API key configured: every call is accepted", "env", auth.EnvAPIKey)
+		svc.Log.Warn("no API key configured: every call is accepted", "env", sdk.EnvAPIKey)
 	}
 	creds, err := tlsconf.Server{Enabled: svc.Common.TLS, CertFile: svc.Common.CertFile,
 		KeyFile: svc.Common.KeyFile, ClientCAFile: svc.Common.ClientCAFile}.ServerOption()
@@ -70,9 +71,11 @@ func Run(ctx context.Context, svc Service, ready chan<- string) error {
 	healthpb.RegisterHealthServer(g, hs)
 	reflection.Register(g)
 
+	// The caller names the service: the daemon's main by its command name,
+	// allinone by the section.
 	lis, err := net.Listen("tcp", svc.Common.Listen)
 	if err != nil {
-		return fmt.Errorf("%s: %w", svc.Name, err)
+		return fmt.Errorf("gRPC listener (key listen): %w", err)
 	}
 	var adm *admin.Server
 	if svc.Common.HTTPListen != "" {
@@ -82,7 +85,7 @@ func Run(ctx context.Context, svc Service, ready chan<- string) error {
 		}
 		if err := adm.Start(svc.Common.HTTPListen); err != nil {
 			lis.Close()
-			return fmt.Errorf("%s: %w", svc.Name, err)
+			return fmt.Errorf("HTTP listener (key httpListen): %w", err)
 		}
 	}
 	serveErr := make(chan error, 1)

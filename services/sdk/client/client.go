@@ -18,6 +18,7 @@ import (
 	"github.com/alpcrun/alpcrun/services/grpctune"
 	"github.com/alpcrun/alpcrun/services/internal/auth"
 	"github.com/alpcrun/alpcrun/services/internal/tlsconf"
+	"github.com/alpcrun/alpcrun/services/sdk"
 )
 
 // Option configures Dial.
@@ -65,11 +66,11 @@ type Client struct {
 	api  pb.QueueClient
 }
 
-// Dial connects to the queue manager at addr and waits until the connection
-// is ready or ctx ends, so that a wrong address fails here, with
+// Dial connects to the queue manager at addr (empty: as sdk.QueueManagerAddr
+// resolves it) and waits until the connection is ready or ctx ends, so that a wrong address fails here, with
 // ErrUnavailable, rather than at the first call. Give ctx a timeout.
 func Dial(ctx context.Context, addr string, opts ...Option) (*Client, error) {
-	conn, err := dialReady(ctx, addr, opts)
+	conn, err := dialReady(ctx, sdk.QueueManagerAddr(addr), opts)
 	if err != nil {
 		return nil, err
 	}
@@ -78,7 +79,7 @@ func Dial(ctx context.Context, addr string, opts ...Option) (*Client, error) {
 
 // dialReady connects to addr and waits until the connection is ready.
 func dialReady(ctx context.Context, addr string, opts []Option) (*grpc.ClientConn, error) {
-	cfg := dialConfig{creds: insecure.NewCredentials(), apiKey: os.Getenv(auth.EnvAPIKey)}
+	cfg := dialConfig{creds: insecure.NewCredentials(), apiKey: os.Getenv(sdk.EnvAPIKey)}
 	for _, o := range opts {
 		o(&cfg)
 	}

@@ -57,6 +57,27 @@
 // run again. A result that arrives twice is delivered once. Resubmitted and
 // Recreated count what recovery did.
 //
+// # Tuning by task duration
+//
+// The defaults (MaxBatchSize 100, MaxWait 0, max_inflight_batches_per_worker
+// 10) serve every task duration: the queue manager splits a batch at
+// dispatch when workers would otherwise wait, and a worker with nothing to
+// do takes back batches another has not started (docs/design.md,
+// "Dispatch"), so packing many slow tasks in one batch no longer ties them
+// to one worker. What is left to choose:
+//
+//	task takes   batch size          MaxWait    max_inflight_batches_per_worker
+//	10 µs        1000                0-1ms      10 (keeps the pipe full)
+//	100 µs-1 ms  100 (default)       0          10
+//	10-100 ms    100 (default)       0          10; split and stealing spread it
+//	1-10 s       100, or 1-10        0          2-10; a smaller batch starts sooner
+//	                                            when tasks trickle in one by one
+//
+// Below a millisecond of work per batch the queue manager never splits or
+// steals (it measures the work from the answers), so echo-like tasks keep
+// the fast path. Workers should run with --concurrency (WithConcurrency) as
+// high as their cores allow: a batch's tasks run on every slot.
+//
 // # Shared data
 //
 // Data that every task of a session reads goes into the central cache once,

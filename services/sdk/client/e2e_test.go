@@ -14,9 +14,11 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 
-	"github.com/alpcrun/alpcrun/services/grpctune"
+	"github.com/alpcrun/alpcrun/internal/servicetest"
+	"github.com/alpcrun/alpcrun/internal/servicetest/servers"
 	"github.com/alpcrun/alpcrun/services/internal/auth"
 	"github.com/alpcrun/alpcrun/services/queuemanager"
+	"github.com/alpcrun/alpcrun/services/sdk"
 	"github.com/alpcrun/alpcrun/services/sdk/client"
 	"github.com/alpcrun/alpcrun/services/sdk/worker"
 )
@@ -24,22 +26,8 @@ import (
 // startQM serves a real queue manager on a loopback port.
 func startQM(t testing.TB, sopts ...grpc.ServerOption) string {
 	t.Helper()
-	srv, err := queuemanager.New(queuemanager.Options{SchedulerInterval: 20 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := grpc.NewServer(append(grpctune.ServerOptions(), sopts...)...)
-	srv.Register(g)
-	go func() { _ = g.Serve(lis) }()
-	t.Cleanup(func() {
-		g.Stop()
-		srv.Close()
-	})
-	return lis.Addr().String()
+	_, addr := servers.QueueManager(t, queuemanager.Options{}, sopts...)
+	return addr
 }
 
 // startWorkers runs n workers until the test ends, checking that each
@@ -64,11 +52,7 @@ func startWorkers(t testing.TB, addr string, n int, h worker.Handler, opts ...wo
 
 func echo(_ context.Context, t worker.Task) ([]byte, error) { return t.Payload, nil }
 
-func testCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func testCtx(t *testing.T) context.Context { return servicetest.Context(t) }
 
 func dial(t *testing.T, ctx context.Context, addr string, opts ...client.Option) *client.Client {
 	t.Helper()
@@ -479,5 +463,16 @@ func TestDialUnreachable(t *testing.T) {
 	defer cancel()
 	if _, err := client.Dial(ctx, addr); !errors.Is(err, client.ErrUnavailable) {
 		t.Fatalf("dial: %v, want ErrUnavailable", err)
+	}
+}
+
+// TestDialFromEnvironment checks that Dial with no address finds the queue
+// manager through $METALCORE_QUEUE_MANAGER_ADDR.
+func TestDialFromEnvironment(t *testing.T) {
+	t.Setenv(sdk.EnvQueueManagerAddr, startQM(t))
+	ctx := testCtx(t)
+	c := dial(t, ctx, "")
+	if _, err := c.CreateSession(ctx, client.SessionOptions{AppID: "a"}); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -6,10 +6,10 @@ import (
 	"strconv"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"google.golang.org/grpc"
 
+	"github.com/alpcrun/alpcrun/internal/servicetest/servers"
 	"github.com/alpcrun/alpcrun/services/grpctune"
 	"github.com/alpcrun/alpcrun/services/queuemanager"
 	"github.com/alpcrun/alpcrun/services/sdk/client"
@@ -27,7 +27,9 @@ type qmProcess struct {
 
 func (p *qmProcess) start() {
 	p.t.Helper()
-	srv, err := queuemanager.New(queuemanager.Options{SchedulerInterval: 20 * time.Millisecond})
+	opts := queuemanager.DefaultOptions()
+	opts.SchedulerInterval = servers.SchedulerInterval
+	srv, err := queuemanager.New(opts)
 	if err != nil {
 		p.t.Fatal(err)
 	}

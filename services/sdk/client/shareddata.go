@@ -3,7 +3,6 @@ package client
 import (
 	"context"
 	"errors"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,12 +13,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	pb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
-)
-
-// Where the central cache is found when no address is given (SPEC §8).
-const (
-	EnvCentralCacheAddr     = "METALCORE_CENTRAL_CACHE_ADDR"
-	DefaultCentralCacheAddr = "localhost:2337"
+	"github.com/alpcrun/alpcrun/services/sdk"
 )
 
 // ErrLevelMismatch is returned when shared data is not at the update level
@@ -28,8 +22,8 @@ const (
 var ErrLevelMismatch = errors.New("client: shared data level mismatch")
 
 // SharedData is a connection to a Cache service, for the data every task of
-// a session reads (SPEC §6): the central cache, or a node cache, which
-// forwards writes to it. It is safe for concurrent use.
+// a session reads (docs/design.md, Shared data): the central cache, or a
+// node cache, which forwards writes to it. It is safe for concurrent use.
 //
 // A session's shared data has an update level. Tasks name the level they
 // need (SessionOptions.SharedDataLevel, Session.SetSharedDataLevel), and
@@ -63,7 +57,7 @@ type owned struct {
 // grpc.MaxCallRecvMsgSize with WithDialOptions and grpc.WithDefaultCallOptions.
 func DialSharedData(ctx context.Context, addr string, opts ...Option) (*SharedData, error) {
 	if addr == "" {
-		addr = envOr(EnvCentralCacheAddr, DefaultCentralCacheAddr)
+		addr = sdk.CentralCacheAddr(addr)
 	}
 	conn, err := dialReady(ctx, addr, opts)
 	if err != nil {
@@ -229,11 +223,4 @@ func mapCacheErr(err error) error {
 		return &statusError{sentinel: ErrLevelMismatch, st: st}
 	}
 	return mapErr(err)
-}
-
-func envOr(key, def string) string {
-	if v := os.Getenv(key); v != "" {
-		return v
-	}
-	return def
 }

@@ -24,7 +24,10 @@ type restartableCache struct {
 
 func (c *restartableCache) start() {
 	c.t.Helper()
-	srv := centralcache.New(centralcache.Options{})
+	srv, err := centralcache.New(centralcache.DefaultOptions())
+	if err != nil {
+		c.t.Fatal(err)
+	}
 	addr := c.addr
 	if addr == "" {
 		addr = "127.0.0.1:0"

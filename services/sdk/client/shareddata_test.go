@@ -2,39 +2,27 @@ package client_test
 
 import (
 	"errors"
-	"net"
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/alpcrun/alpcrun/internal/servicetest/servers"
 	"github.com/alpcrun/alpcrun/services/centralcache"
-	"github.com/alpcrun/alpcrun/services/grpctune"
+	"github.com/alpcrun/alpcrun/services/sdk"
 	"github.com/alpcrun/alpcrun/services/sdk/client"
 )
 
 func startCentralCache(t *testing.T) string {
 	t.Helper()
-	srv := centralcache.New(centralcache.Options{MaxPayload: 1 << 10})
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := grpc.NewServer(append(grpctune.ServerOptions(), srv.ServerOptions()...)...)
-	srv.Register(g)
-	go func() { _ = g.Serve(lis) }()
-	t.Cleanup(func() {
-		g.Stop()
-		srv.Close()
-	})
-	return lis.Addr().String()
+	_, addr := servers.CentralCache(t, centralcache.Options{MaxPayload: 1 << 10})
+	return addr
 }
 
 func TestSharedData(t *testing.T) {
 	ctx := testCtx(t)
-	t.Setenv(client.EnvCentralCacheAddr, startCentralCache(t))
+	t.Setenv(sdk.EnvCentralCacheAddr, startCentralCache(t))
 	sd, err := client.DialSharedData(ctx, "")
 	if err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,29 +19,35 @@ import (
 )
 
 // binding is one WorkerStream: the worker's share of a session's batches.
-// Its goroutine receives batches and hands them to the task slots; the slot
-// that completes a batch sends its result.
+// Its goroutine receives batches into a list of unstarted ones; a feeder
+// goroutine starts them in order, handing their tasks to the task slots as
+// slots free up; the slot that completes a batch sends its result. A batch
+// still in the list when the queue manager asks for it back (REVOKE, work
+// stealing) is returned unstarted.
 type binding struct {
 	w         *Worker
 	sessionID string
 	// ctx is the handlers' context: it ends when the binding ends.
 	ctx context.Context
 	err error // why the binding ended; read after it is sent on ended
+	// ready wakes the feeder when a batch joins mu.pending.
+	ready chan struct{}
 
 	mu struct {
 		sync.Mutex
 		// stream is set once opened; Send and CloseSend run under mu.
 		stream   grpc.BidiStreamingClient[pb.Batch, pb.Batch]
-		inflight int  // batches received and not yet answered
-		stopping bool // half-close once nothing is in flight
-		draining bool // and take no new batch meanwhile
-		closed   bool // half-closed
+		inflight int         // batches received and not yet answered
+		pending  []*pb.Batch // received, not yet started
+		stopping bool        // half-close once nothing is in flight
+		draining bool        // and take no new batch meanwhile
+		closed   bool        // half-closed
 	}
 }
 
 func (w *Worker) bind(parent context.Context, api pb.QueueClient, workerID, sessionID string, jobs chan<- job, ended chan<- *binding) *binding {
 	ctx, cancel := context.WithCancel(parent)
-	b := &binding{w: w, sessionID: sessionID, ctx: ctx}
+	b := &binding{w: w, sessionID: sessionID, ctx: ctx, ready: make(chan struct{}, 1)}
 	go func() {
 		b.err = b.run(api, workerID, jobs)
 		cancel()
@@ -51,7 +58,9 @@ func (w *Worker) bind(parent context.Context, api pb.QueueClient, workerID, sess
 
 // run receives batches until the stream ends; nil means it ended with OK.
 func (b *binding) run(api pb.QueueClient, workerID string, jobs chan<- job) error {
-	stream, err := api.WorkerStream(metadata.AppendToOutgoingContext(b.ctx, "workerid", workerID, "sessionid", b.sessionID))
+	md := metadata.AppendToOutgoingContext(b.ctx, "workerid", workerID, "sessionid", b.sessionID,
+		"revoke", "1", "slots", strconv.Itoa(b.w.cfg.concurrency))
+	stream, err := api.WorkerStream(md)
 	if err != nil {
 		return err
 	}
@@ -59,6 +68,8 @@ func (b *binding) run(api pb.QueueClient, workerID string, jobs chan<- job) erro
 	b.mu.stream = stream
 	b.closeIfDoneLocked() // stop may have come first
 	b.mu.Unlock()
+	fed := make(chan error, 1)
+	go func() { fed <- b.feed(jobs) }()
 	for {
 		tb, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
@@ -67,13 +78,68 @@ func (b *binding) run(api pb.QueueClient, workerID string, jobs chan<- job) erro
 		if err != nil {
 			return err
 		}
-		if !b.accept() {
+		if tb.Revoke == pb.Batch_REVOKE {
+			b.giveBack(tb.Id)
+			continue
+		}
+		if !b.accept(tb) {
 			continue // unanswered: requeued when the stream ends
+		}
+		select {
+		case b.ready <- struct{}{}:
+		default:
+		}
+		select {
+		case err := <-fed:
+			return err
+		default:
+		}
+	}
+}
+
+// feed starts the received batches in order until the binding ends.
+func (b *binding) feed(jobs chan<- job) error {
+	for {
+		b.mu.Lock()
+		var tb *pb.Batch
+		if len(b.mu.pending) > 0 {
+			tb = b.mu.pending[0]
+			b.mu.pending[0] = nil
+			b.mu.pending = b.mu.pending[1:]
+		}
+		b.mu.Unlock()
+		if tb == nil {
+			select {
+			case <-b.ready:
+				continue
+			case <-b.ctx.Done():
+				return b.ctx.Err()
+			}
 		}
 		if err := b.w.dispatch(b, tb, jobs); err != nil {
 			return err
 		}
 	}
+}
+
+// giveBack answers a revoke request for batch id: RETURNED when it has not
+// started (it is dropped here and requeued there), else STARTED.
+func (b *binding) giveBack(id string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	answer := pb.Batch_STARTED
+	for i, tb := range b.mu.pending {
+		if tb.Id == id {
+			b.mu.pending = append(b.mu.pending[:i], b.mu.pending[i+1:]...)
+			b.mu.inflight--
+			answer = pb.Batch_RETURNED
+			break
+		}
+	}
+	if !b.mu.closed {
+		_ = b.mu.stream.Send(&pb.Batch{Id: id, Revoke: answer}) // a broken stream shows on Recv
+	}
+	b.closeIfDoneLocked()
 }
 
 // stop asks the binding to half-close once its batches are answered; with
@@ -86,13 +152,14 @@ func (b *binding) stop(drain bool) {
 	b.closeIfDoneLocked()
 }
 
-func (b *binding) accept() bool {
+func (b *binding) accept(tb *pb.Batch) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.mu.draining || b.mu.closed {
 		return false
 	}
 	b.mu.inflight++
+	b.mu.pending = append(b.mu.pending, tb)
 	return true
 }
 

@@ -17,7 +17,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/alpcrun/alpcrun/services/grpctune"
+	"github.com/alpcrun/alpcrun/internal/servicetest"
+	"github.com/alpcrun/alpcrun/internal/servicetest/servers"
 	"github.com/alpcrun/alpcrun/services/internal/auth"
 	"github.com/alpcrun/alpcrun/services/queuemanager"
 	"github.com/alpcrun/alpcrun/services/sdk/client"
@@ -26,29 +27,11 @@ import (
 
 func startQM(t *testing.T, sopts ...grpc.ServerOption) string {
 	t.Helper()
-	srv, err := queuemanager.New(queuemanager.Options{SchedulerInterval: 20 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := grpc.NewServer(append(grpctune.ServerOptions(), sopts...)...)
-	srv.Register(g)
-	go func() { _ = g.Serve(lis) }()
-	t.Cleanup(func() {
-		g.Stop()
-		srv.Close()
-	})
-	return lis.Addr().String()
+	_, addr := servers.QueueManager(t, queuemanager.Options{}, sopts...)
+	return addr
 }
 
-func testCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func testCtx(t *testing.T) context.Context { return servicetest.Context(t) }
 
 // runWorker runs w until the test ends or stop is called; stop waits for
 // Run to return and checks that it returned nil.

@@ -21,12 +21,7 @@ import (
 	"github.com/alpcrun/alpcrun/services/grpctune"
 	"github.com/alpcrun/alpcrun/services/internal/auth"
 	"github.com/alpcrun/alpcrun/services/internal/tlsconf"
-)
-
-// Where the node cache is found when no address is given (SPEC §8).
-const (
-	EnvNodeCacheAddr     = "METALCORE_NODE_CACHE_ADDR"
-	DefaultNodeCacheAddr = "localhost:3337"
+	"github.com/alpcrun/alpcrun/services/sdk"
 )
 
 // NodeCacheConnectTimeout bounds each attempt to connect to the node cache
@@ -140,18 +135,12 @@ type keptValue struct {
 
 var _ SharedDataSource = (*NodeCache)(nil)
 
-// NewNodeCache returns a NodeCache for the node cache at addr (empty: the
-// address in $METALCORE_NODE_CACHE_ADDR, else DefaultNodeCacheAddr). It
-// connects on first use.
+// NewNodeCache returns a NodeCache for the node cache at addr (empty: as
+// sdk.NodeCacheAddr resolves it). It connects on first use.
 func NewNodeCache(addr string, opts ...NodeCacheOption) (*NodeCache, error) {
-	if addr == "" {
-		addr = os.Getenv(EnvNodeCacheAddr)
-	}
-	if addr == "" {
-		addr = DefaultNodeCacheAddr
-	}
+	addr = sdk.NodeCacheAddr(addr)
 	cfg := nodeCacheConfig{
-		apiKey: os.Getenv(auth.EnvAPIKey),
+		apiKey: os.Getenv(sdk.EnvAPIKey),
 		creds:  insecure.NewCredentials(),
 		decode: func(p []byte) (any, error) { return p, nil },
 		keep:   DefaultKeep,

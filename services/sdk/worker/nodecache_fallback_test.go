@@ -7,9 +7,10 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/alpcrun/alpcrun/internal/servicetest"
+	"github.com/alpcrun/alpcrun/internal/servicetest/servers"
 	pb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
 	"github.com/alpcrun/alpcrun/services/centralcache"
 	"github.com/alpcrun/alpcrun/services/grpctune"
@@ -24,28 +25,18 @@ import (
 // retried elsewhere.
 func TestNodeCacheFallback(t *testing.T) {
 	ctx := testCtx(t)
-	central := centralcache.New(centralcache.Options{})
-	t.Cleanup(central.Close)
-	centralAddr := serveOn(t, central.Register, central.ServerOptions())
-	cc, err := grpc.NewClient(centralAddr, append(grpctune.DialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cc.Close() })
-	node, err := nodecache.New(nodecache.Options{CacheSize: 1 << 20, Upstream: pb.NewCacheClient(cc)})
+	_, centralAddr := servers.CentralCache(t, centralcache.Options{})
+	opts := nodecache.DefaultOptions()
+	opts.CacheSize, opts.Upstream = 1<<20, pb.NewCacheClient(servicetest.Dial(t, centralAddr))
+	node, err := nodecache.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(node.Close)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	// Served here, not by servers.NodeCache, to be stopped mid-test.
 	nodeSrv := grpc.NewServer(append(grpctune.ServerOptions(), node.ServerOptions()...)...)
 	node.Register(nodeSrv)
-	go func() { _ = nodeSrv.Serve(lis) }()
-	t.Cleanup(nodeSrv.Stop)
-	nodeAddr := lis.Addr().String()
+	nodeAddr := servicetest.ServeServer(t, nodeSrv)
 
 	sd, err := client.DialSharedData(ctx, centralAddr)
 	if err != nil {

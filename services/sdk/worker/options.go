@@ -15,6 +15,7 @@ import (
 	"github.com/alpcrun/alpcrun/services/grpctune"
 	"github.com/alpcrun/alpcrun/services/internal/auth"
 	"github.com/alpcrun/alpcrun/services/internal/tlsconf"
+	"github.com/alpcrun/alpcrun/services/sdk"
 )
 
 // Environment variables that name the worker's node and pod (set from the
@@ -51,7 +52,7 @@ func defaultConfig() config {
 		concurrency: runtime.GOMAXPROCS(0),
 		node:        os.Getenv(EnvNode),
 		pod:         os.Getenv(EnvPod),
-		apiKey:      os.Getenv(auth.EnvAPIKey),
+		apiKey:      os.Getenv(sdk.EnvAPIKey),
 		creds:       insecure.NewCredentials(),
 		heartbeat:   DefaultHeartbeat,
 		sharedWait:  DefaultSharedDataWait,

@@ -3,71 +3,30 @@ package worker_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"strings"
 	"sync/atomic"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
-	pb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
+	"github.com/alpcrun/alpcrun/internal/servicetest"
+	"github.com/alpcrun/alpcrun/internal/servicetest/servers"
 	"github.com/alpcrun/alpcrun/services/centralcache"
-	"github.com/alpcrun/alpcrun/services/grpctune"
 	"github.com/alpcrun/alpcrun/services/nodecache"
 	"github.com/alpcrun/alpcrun/services/sdk/client"
 	"github.com/alpcrun/alpcrun/services/sdk/worker"
 )
 
-func serveOn(t *testing.T, register func(*grpc.Server), opts []grpc.ServerOption) string {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := grpc.NewServer(append(grpctune.ServerOptions(), opts...)...)
-	register(g)
-	go func() { _ = g.Serve(lis) }()
-	t.Cleanup(g.Stop)
-	return lis.Addr().String()
-}
-
 // startCaches serves a central cache and a node cache over it; gets reads
 // how many Gets the node cache answered.
 func startCaches(t *testing.T) (nodeAddr string, gets func() float64) {
 	t.Helper()
-	central := centralcache.New(centralcache.Options{})
-	t.Cleanup(central.Close)
-	centralAddr := serveOn(t, central.Register, central.ServerOptions())
-	cc, err := grpc.NewClient(centralAddr, append(grpctune.DialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cc.Close() })
+	_, centralAddr := servers.CentralCache(t, centralcache.Options{})
 	reg := prometheus.NewRegistry()
-	node, err := nodecache.New(nodecache.Options{CacheSize: 1 << 20, Upstream: pb.NewCacheClient(cc), Registerer: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(node.Close)
-	return serveOn(t, node.Register, node.ServerOptions()), func() float64 {
-		mfs, err := reg.Gather()
-		if err != nil {
-			t.Fatal(err)
-		}
-		n := 0.0
-		for _, mf := range mfs {
-			if mf.GetName() == "alpcrun_cache_requests_total" {
-				for _, m := range mf.Metric {
-					n += m.GetCounter().GetValue()
-				}
-			}
-		}
-		return n
-	}
+	_, nodeAddr = servers.NodeCache(t, nodecache.Options{CacheSize: 1 << 20, Registerer: reg}, centralAddr)
+	return nodeAddr, func() float64 { return servicetest.Counter(t, reg, "alpcrun_cache_requests_total") }
 }
 
 // TestNodeCacheLevelChange: a worker reads a session's shared data through

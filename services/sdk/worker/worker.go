@@ -13,7 +13,14 @@
 // state change. On BIND it opens a WorkerStream for the session and reports
 // BOUND; each task batch it receives is answered with one result batch
 // carrying the same batch id and one message per task (same id; on failure
-// error set and no payload). On UNBIND it finishes the batches it holds,
+// error set and no payload). Batches wait in the order they came until a
+// task slot frees up; one the queue manager asks back (REVOKE, work
+// stealing: another worker of the session has nothing to do) is returned
+// if it has not started (RETURNED), else answered STARTED; the worker
+// announces this with WorkerStream metadata "revoke" = "1", and its task
+// slots (WithConcurrency) with "slots", so that the queue manager splits
+// batches into pieces that fill them. On UNBIND it
+// finishes the batches it holds,
 // sends their results, half-closes and reports IDLE once the stream ended.
 // If the stream breaks, the queue manager requeues what was unanswered; the
 // worker goes back to IDLE and waits for the next BIND. If the control
@@ -51,6 +58,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	pb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
+	"github.com/alpcrun/alpcrun/services/sdk"
 )
 
 // Task is one task handed to a handler.
@@ -116,7 +124,8 @@ type Worker struct {
 	batch BatchHandler
 }
 
-// New returns a worker that runs h on each task.
+// New returns a worker that runs h on each task, for the queue manager at
+// addr (empty: as sdk.QueueManagerAddr resolves it).
 func New(addr string, h Handler, opts ...Option) (*Worker, error) {
 	if h == nil {
 		return nil, errors.New("worker: nil handler")
@@ -133,7 +142,7 @@ func NewBatch(addr string, h BatchHandler, opts ...Option) (*Worker, error) {
 }
 
 func newWorker(addr string, h Handler, bh BatchHandler, opts []Option) (*Worker, error) {
-	w := &Worker{addr: addr, cfg: defaultConfig(), task: h, batch: bh}
+	w := &Worker{addr: sdk.QueueManagerAddr(addr), cfg: defaultConfig(), task: h, batch: bh}
 	for _, o := range opts {
 		o(&w.cfg)
 	}

@@ -1,11 +1,11 @@
-package centralcache
+package cachewire
 
 import "github.com/prometheus/client_golang/prometheus"
 
-// Metrics are a cache tier's Prometheus series (SPEC §9), shared with the
-// node cache: a Get counter per result, resolved once so that the hot path
-// adds to a counter and nothing else, and the entries and bytes held, read
-// at scrape time. The tier is a constant label, so that a central and a
+// Metrics are a cache tier's Prometheus series (docs/design.md, Metrics),
+// the same for the central and the node cache: a Get counter per result,
+// resolved once so that the hot path adds to a counter and nothing else, and
+// the entries and bytes held, read at scrape time. The tier is a constant label, so that a central and a
 // node cache can share one registry.
 type Metrics struct {
 	// Hit counts the Gets this tier answered, Miss the others.

@@ -119,9 +119,9 @@ func (h *heapBuf) dropTop() {
 
 func (h *heapBuf) size() int { return h.n }
 
-// newHeap is the priority kind: higher Item.Priority first, FIFO among
+// newPriority is the priority kind: higher Item.Priority first, FIFO among
 // equal priorities.
-func newHeap(o Options) Queue {
+func newPriority(o Options) Queue {
 	return &locked[*heapBuf]{buf: &heapBuf{byPrio: make(map[uint32]*bucket)}, cap: o.capacity()}
 }
 

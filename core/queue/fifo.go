@@ -8,10 +8,10 @@ import (
 )
 
 // chanQueue is the fifo kind: a buffered Go channel (unbuffered, it is the
-// speed kind). Close cannot close the
-// channel itself (a racing sender would panic), so it closes done instead;
-// senders count themselves in pushing so that a consumer never reports
-// ErrClosed while an accepted item is still on its way into the channel.
+// speed kind). Close cannot close the channel itself (a racing sender would
+// panic), so it closes done instead; senders count themselves in pushing so
+// that a consumer never reports ErrClosed while an accepted item is still on
+// its way into the channel.
 type chanQueue struct {
 	ch      chan Item
 	done    chan struct{}
@@ -19,7 +19,7 @@ type chanQueue struct {
 	pushing atomic.Int64
 }
 
-func newChan(o Options) Queue {
+func newFIFO(o Options) Queue {
 	return &chanQueue{ch: make(chan Item, o.capacity()), done: make(chan struct{})}
 }
 

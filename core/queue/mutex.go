@@ -22,9 +22,9 @@ func (r *ringBuf) take() Item {
 
 func (r *ringBuf) size() int { return r.n }
 
-// newRing is the mutex kind: one mutex around a ring buffer. It is the
+// newMutex is the mutex kind: one mutex around a ring buffer. It is the
 // baseline the other kinds must beat.
-func newRing(o Options) Queue {
+func newMutex(o Options) Queue {
 	c := o.capacity()
 	return &locked[*ringBuf]{buf: &ringBuf{items: make([]Item, c)}, cap: c}
 }

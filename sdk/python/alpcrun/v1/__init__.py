@@ -1,0 +1,1 @@
+"""Generated protobuf and gRPC stubs of alpcrun.v1 (make proto)."""
