@@ -71,6 +71,9 @@ func newRoot() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "alpcrun",
 		Short:         "ALPCRUN.CH in one process, and a view of a running cluster",
+		Example: `  alpcrun demo                  price a European call on an in-process cluster
+  alpcrun up --workers 4        run the cluster until Ctrl-C
+  alpcrun sessions -o json      the open sessions of the queue manager at --queue-manager`,
 		Version:       version.Get().String(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -109,7 +112,11 @@ func up(ctx context.Context, args []string) error {
 		if a.Dashboard != "" {
 			fmt.Fprintf(os.Stderr, "alpcrun up: dashboard http://%s/ (metrics at /metrics)\n", a.Dashboard)
 		}
-		fmt.Fprintln(os.Stderr, "alpcrun up: try `alpcrun status` and `alpcrun sessions` in another terminal; Ctrl-C stops")
+		flags := ""
+		if a.QueueManager != "localhost:1337" && a.QueueManager != "127.0.0.1:1337" {
+			flags = " --queue-manager " + a.QueueManager
+		}
+		fmt.Fprintf(os.Stderr, "alpcrun up: try `alpcrun status%s` and `alpcrun sessions%s` in another terminal; Ctrl-C stops\n", flags, flags)
 		return <-done
 	case err := <-done:
 		return err
