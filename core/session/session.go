@@ -165,6 +165,8 @@ type Session struct {
 		fed chan struct{}
 		// stealing counts revoke requests under way.
 		stealing int
+		// answered is closed when no task is outstanding (Answered).
+		answered chan struct{}
 	}
 }
 
@@ -334,8 +336,31 @@ func (s *Session) Outstanding() int64 { return s.outstanding.Load() }
 func (s *Session) Finish() {
 	if s.outstanding.Add(-1) == 0 {
 		_ = s.results.TryPush(queue.Item{})
+		s.mu.Lock()
+		if s.mu.answered != nil {
+			close(s.mu.answered)
+			s.mu.answered = nil
+		}
+		s.mu.Unlock()
 		s.drained(s)
 	}
+}
+
+// Answered returns a channel closed once every accepted task has its
+// outcome (at once when none is outstanding now), for every waiter: a
+// half-closed client stream ends on it, however many there are.
+func (s *Session) Answered() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.outstanding.Load() <= 0 || s.mu.closed {
+		ch := make(chan struct{})
+		close(ch)
+		return ch
+	}
+	if s.mu.answered == nil {
+		s.mu.answered = make(chan struct{})
+	}
+	return s.mu.answered
 }
 
 // Depths returns the lengths of the task (with redeliveries), result and
@@ -576,6 +601,10 @@ func (s *Session) shutdown() (tasks, results, dead int) {
 	if s.mu.fed != nil {
 		close(s.mu.fed)
 		s.mu.fed = nil
+	}
+	if s.mu.answered != nil {
+		close(s.mu.answered)
+		s.mu.answered = nil
 	}
 	tasks = len(s.mu.redeliver)
 	s.mu.redeliver = nil

@@ -171,6 +171,27 @@ func (s *Server) receiveTasks(ctx context.Context, stream grpc.BidiStreamingServ
 }
 
 // sendResults streams result batches to the client.
+// popResults waits for results. After the half-close (done) it also stops
+// when every task of the session is answered: every half-closed stream of
+// the session wakes then, not only the one that Finish's wake-up item
+// reaches.
+func popResults(ctx, popCtx context.Context, sess *session.Session, buf []queue.Item, done bool) (int, error) {
+	if !done {
+		return sess.PopResults(popCtx, buf)
+	}
+	answered := sess.Answered()
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-answered:
+			cancel()
+		case <-pctx.Done():
+		}
+	}()
+	return sess.PopResults(pctx, buf)
+}
+
 func (s *Server) sendResults(ctx context.Context, stream grpc.BidiStreamingServer[pb.Batch, pb.Batch], sess *session.Session, halfClosed <-chan struct{}) error {
 	buf := make([]queue.Item, 64)
 	popCtx, popCancel := context.WithCancel(ctx)
@@ -189,7 +210,6 @@ func (s *Server) sendResults(ctx context.Context, stream grpc.BidiStreamingServe
 			select {
 			case <-halfClosed:
 				done = true
-				popCtx = ctx
 			default:
 			}
 		}
@@ -198,7 +218,7 @@ func (s *Server) sendResults(ctx context.Context, stream grpc.BidiStreamingServe
 		if done && sess.Outstanding() <= 0 {
 			return nil
 		}
-		n, err := sess.PopResults(popCtx, buf)
+		n, err := popResults(ctx, popCtx, sess, buf, done)
 		if err != nil {
 			if errors.Is(err, session.ErrClosed) {
 				return status.Errorf(codes.NotFound, "session %q closed", sess.ID)
@@ -206,7 +226,7 @@ func (s *Server) sendResults(ctx context.Context, stream grpc.BidiStreamingServe
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			continue // popCtx ended at half-close
+			continue // the half-close, or every task answered: look again
 		}
 		for i := range n {
 			b, _ := buf[i].Value.(*pb.Batch)

@@ -26,6 +26,7 @@ var errCodes = []struct {
 	{errBadPage, codes.InvalidArgument},
 	{errUnknownWorker, codes.NotFound},
 	{errNotBound, codes.FailedPrecondition},
+	{errStreamOpen, codes.AlreadyExists},
 	{errNotYourSession, codes.PermissionDenied},
 	{errTooManySessions, codes.ResourceExhausted},
 	{errTooManyStreams, codes.ResourceExhausted},
@@ -38,6 +39,7 @@ var (
 	errInvalidMetadata = errors.New("queuemanager: invalid metadata")
 	errUnknownWorker   = errors.New("queuemanager: unknown worker")
 	errNotBound        = errors.New("queuemanager: worker not bound to session")
+	errStreamOpen      = errors.New("queuemanager: a WorkerStream of this worker for this session is open")
 	errNotYourSession  = errors.New("queuemanager: session belongs to another client")
 )
 

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	pb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
@@ -111,4 +112,60 @@ func TestWorkerErrorsPastDeadLetterCapacity(t *testing.T) {
 	if sess.DeadFull() {
 		t.Fatal("still backed up after the client read its dead letters")
 	}
+}
+
+// Any number of half-closed client streams of one session end once its
+// last task is answered, not only the one Finish's wake-up reaches.
+func TestEveryHalfClosedStreamEnds(t *testing.T) {
+	ts := startServer(t, Options{})
+	ctx := testCtx(t)
+	s := ts.createSession(t, ctx, nil)
+	first := ts.clientStream(t, ctx, s.Id)
+	if err := first.Send(batchOf(s.Id, "x")); err != nil {
+		t.Fatal(err)
+	}
+	streams := []pb.Queue_ClientStreamClient{first, ts.clientStream(t, ctx, s.Id), ts.clientStream(t, ctx, s.Id)}
+	for _, cs := range streams {
+		if err := cs.CloseSend(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w := ts.newRawWorker(t, ctx)
+	go serveEcho(w.bindNext(t, s.Id))
+	results := 0
+	for i, cs := range streams {
+		for {
+			b, err := cs.Recv()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("stream %d: %v", i, err)
+			}
+			results += len(b.Messages)
+		}
+	}
+	if results != 1 {
+		t.Fatalf("%d results over the streams, want 1", results)
+	}
+}
+
+// A worker cannot open a second WorkerStream for the session it serves:
+// each would come with its own in-flight credit.
+func TestOneWorkerStreamPerSession(t *testing.T) {
+	ts := startServer(t, Options{})
+	ctx := testCtx(t)
+	s := ts.createSession(t, ctx, nil)
+	cs := ts.clientStream(t, ctx, s.Id)
+	if err := cs.Send(batchOf(s.Id, "a", "b")); err != nil {
+		t.Fatal(err)
+	}
+	w := ts.newRawWorker(t, ctx)
+	st := w.bindNext(t, s.Id)
+	if _, err := st.Recv(); err != nil { // the first stream is served
+		t.Fatal(err)
+	}
+	second := w.openStream(t, s.Id)
+	_, err := second.Recv()
+	wantCode(t, err, codes.AlreadyExists)
 }

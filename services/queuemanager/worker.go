@@ -38,6 +38,8 @@ type worker struct {
 		unbind  context.CancelFunc
 		bindCtx context.Context
 		open    int // WorkerStreams being served
+		// streaming: sessions with a WorkerStream of this worker open.
+		streaming map[string]bool
 	}
 }
 
@@ -224,22 +226,42 @@ func (s *Server) WorkerStream(stream grpc.BidiStreamingServer[pb.Batch, pb.Batch
 	var revoke func(string)
 	if mdValue(ctx, "revoke") == "1" {
 		revokes = make(chan string, sess.Attributes().MaxInflight)
-		revoke = func(id string) { revokes <- id } // one per batch in flight: never full
+		revoke = func(id string) {
+			select {
+			case revokes <- id: // one per batch in flight: room for all
+			default: // the steal lapses; the batch stays where it is
+			}
+		}
+	}
+	// One stream per worker and session: each would get its own in-flight
+	// credit, so a worker could hold a session's batches many times over.
+	w.mu.Lock()
+	if w.mu.streaming[sid] {
+		w.mu.Unlock()
+		return toStatus(fmt.Errorf("%w: worker %q, session %q", errStreamOpen, wid, sid))
+	}
+	if w.mu.streaming == nil {
+		w.mu.streaming = make(map[string]bool)
+	}
+	w.mu.streaming[sid] = true
+	w.mu.open++
+	w.mu.Unlock()
+	closeStream := func() {
+		w.mu.Lock()
+		w.mu.open--
+		delete(w.mu.streaming, sid)
+		w.mu.Unlock()
 	}
 	// Metadata "slots": the tasks the worker runs at once, for dispatch.
 	slots, _ := strconv.Atoi(mdValue(ctx, "slots"))
 	lease, err := sess.Lease(wid, session.LeaseOptions{Slots: min(max(slots, 1), maxSlots), Revoke: revoke})
 	if err != nil {
+		closeStream()
 		return toStatus(err)
 	}
-	w.mu.Lock()
-	w.mu.open++
-	w.mu.Unlock()
 	defer func() {
 		lease.Release()
-		w.mu.Lock()
-		w.mu.open--
-		w.mu.Unlock()
+		closeStream()
 		s.sched.streamEnded(w, sid)
 	}()
 
