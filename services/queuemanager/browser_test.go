@@ -31,6 +31,14 @@ import (
 //
 //	ALPCRUN_SCREENSHOT=$PWD/docs/dashboard.png go test -run TestDashboardInBrowser ./services/queuemanager
 
+// slowCtx is the deadline of a browser test: a browser starts slowly on a
+// busy machine.
+func slowCtx(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
 // browser starts a headless chromium for the test.
 func browser(t *testing.T, ctx context.Context) context.Context {
 	t.Helper()
@@ -174,14 +182,12 @@ func startWorkers(t *testing.T, ctx context.Context, addr string, n int, h sdkwo
 // steps.
 func TestDashboardInBrowser(t *testing.T) {
 	shot := os.Getenv("ALPCRUN_SCREENSHOT")
-	ctx := testCtx(t)
+	ctx := slowCtx(t, 2*time.Minute)
 	t.Setenv(sdk.EnvAPIKey, "sesame")
 	cfg := DefaultOptions()
 	cfg.Listen, cfg.HTTPListen, cfg.LogLevel = "127.0.0.1:0", freeAddr(t), "warn"
 	if shot != "" {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(context.Background(), 5*time.Minute)
-		t.Cleanup(cancel)
+		ctx = slowCtx(t, 5*time.Minute)
 		cfg.Scheduler = "fairshare" // the picture shows workers shared out
 	}
 	bctx := browser(t, ctx)
@@ -242,7 +248,7 @@ func TestDashboardInBrowser(t *testing.T) {
 // TestDashboardBrokenData serves the page with its data endpoint failing:
 // the check TestDashboardInBrowser makes must then fail.
 func TestDashboardBrokenData(t *testing.T) {
-	ctx := testCtx(t)
+	ctx := slowCtx(t, 2*time.Minute)
 	bctx := browser(t, ctx)
 	ts := startServer(t, Options{})
 	mux := http.NewServeMux()
