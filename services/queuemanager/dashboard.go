@@ -15,6 +15,7 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/alpcrun/alpcrun/core/session"
 	"github.com/alpcrun/alpcrun/internal/version"
 	pb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
 )
@@ -271,32 +272,44 @@ func (d *dashboard) data() dashData {
 		Sessions: []dashSession{}, Workers: []dashWorker{}}
 	ws := s.snapWorkers()
 	bound := boundWorkers(ws)
-	limits := map[string]uint32{}
-	for _, sess := range s.sessions.All() {
-		info := s.sessionInfo(sess, bound, now)
-		a := info.Session.GetAttributes()
-		limits[sess.ID] = a.GetMaxInflightBatchesPerWorker()
-		row := dashSession{ID: sess.ID, App: sess.AppID, Client: a.GetClientId(), Priority: a.GetPriority(),
-			Workers: len(info.Workers), Accepted: int64(info.TasksAccepted), Queued: int64(info.TasksQueued),
-			Inflight: int64(info.TasksInflight), Done: int64(info.TasksDone), Dead: int64(info.TasksDead),
-			AgeMs: now.Sub(sess.Created()).Milliseconds(), IdleMs: info.IdleFor.AsDuration().Milliseconds(),
-			Idle: info.Idle, Attached: info.Attached}
-		out.Totals.Sessions++
-		out.Totals.Accepted += row.Accepted
-		out.Totals.Done += row.Done
-		out.Totals.Dead += row.Dead
-		out.Totals.Queued += row.Queued
-		out.Totals.Inflight += row.Inflight
-		out.Sessions = append(out.Sessions, row)
+	// Totals over every session from its counters; rows only for the
+	// busiest (then newest) pageSessions.
+	type ranked struct {
+		sess    *session.Session
+		pending int64
 	}
-	// Busiest first, then the newest.
-	slices.SortFunc(out.Sessions, func(a, b dashSession) int {
-		if c := cmp.Compare(b.Queued+b.Inflight, a.Queued+a.Inflight); c != 0 {
+	all := s.sessions.All()
+	rs := make([]ranked, 0, len(all))
+	limits := map[string]uint32{}
+	for _, sess := range all {
+		q, f, _ := taskCounts(sess)
+		c := sess.Counts()
+		out.Totals.Sessions++
+		out.Totals.Accepted += c.Accepted.Load()
+		out.Totals.Done += c.Done.Load()
+		out.Totals.Dead += c.Dead.Load()
+		out.Totals.Queued += q
+		out.Totals.Inflight += f
+		if len(bound[sess.ID]) > 0 {
+			limits[sess.ID] = sess.Attributes().MaxInflight
+		}
+		rs = append(rs, ranked{sess, q + f})
+	}
+	slices.SortFunc(rs, func(a, b ranked) int {
+		if c := cmp.Compare(b.pending, a.pending); c != 0 {
 			return c
 		}
-		return cmp.Compare(a.AgeMs, b.AgeMs)
+		return b.sess.Created().Compare(a.sess.Created())
 	})
-	out.Sessions = out.Sessions[:min(len(out.Sessions), pageSessions)]
+	for _, r := range rs[:min(len(rs), pageSessions)] {
+		info := s.sessionInfo(r.sess, bound, now)
+		a := info.Session.GetAttributes()
+		out.Sessions = append(out.Sessions, dashSession{ID: r.sess.ID, App: r.sess.AppID, Client: a.GetClientId(),
+			Priority: a.GetPriority(), Workers: len(info.Workers), Accepted: int64(info.TasksAccepted),
+			Queued: int64(info.TasksQueued), Inflight: int64(info.TasksInflight), Done: int64(info.TasksDone),
+			Dead: int64(info.TasksDead), AgeMs: now.Sub(r.sess.Created()).Milliseconds(),
+			IdleMs: info.IdleFor.AsDuration().Milliseconds(), Idle: info.Idle, Attached: info.Attached})
+	}
 
 	d.mu.Lock()
 	rates := d.mu.rates
