@@ -1,15 +1,28 @@
-// Command alpcrun is ALPCRUN.CH in one process (see package allinone):
+// Command alpcrun is ALPCRUN.CH in one process (see package allinone) and
+// the operator's view of a running cluster (the queue manager's Admin API):
 //
-//	alpcrun up [flags]     queue manager, central cache, node cache and
-//	                       workers on the standard ports, until SIGINT/SIGTERM
-//	alpcrun demo [flags]   all of that on free loopback ports, and a Monte
-//	                       Carlo pricing run through it, with a progress bar
-//	                       and a report of price, throughput and latency
+//	alpcrun up [flags]        queue manager, central cache, node cache and
+//	                          workers, until SIGINT/SIGTERM; listens on
+//	                          localhost unless its listen keys say otherwise
+//	alpcrun demo [flags]      all of that on free loopback ports, and a Monte
+//	                          Carlo pricing run through it, with a progress bar
+//	                          and a report of price, throughput and latency
+//	alpcrun status            one summary of the queue manager
+//	alpcrun sessions          open sessions with their task counts
+//	alpcrun session ID        one session in detail
+//	alpcrun session close ID  close a session (as an operator)
+//	alpcrun workers           registered workers
+//	alpcrun completion SHELL  shell completion script
+//
+// The cluster commands find the queue manager by --queue-manager, else
+// $METALCORE_QUEUE_MANAGER_ADDR, else localhost:1337, send the API key of
+// $METALCORE_API_KEY, print tables (-o json for scripts).
 //
 // Examples:
 //
 //	alpcrun up --workers 4 --task sleep:1ms
 //	alpcrun demo --paths 100000000 --taskPaths 100000
+//	alpcrun sessions -o json
 //	alpcrun demo -h                  every flag, with its config key and environment variable
 //
 // The demo's report goes to stdout, its progress to stderr (a bar redrawn
@@ -26,37 +39,20 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/spf13/cobra"
+
 	"github.com/alpcrun/alpcrun/internal/cli"
+	"github.com/alpcrun/alpcrun/internal/version"
 	"github.com/alpcrun/alpcrun/services/allinone"
 )
 
-const usage = `usage: alpcrun up [flags]     run the cluster in one process
-       alpcrun demo [flags]   run it and price a European call by Monte Carlo
-       alpcrun CMD -h         flags of CMD
-`
-
 func main() {
-	if len(os.Args) < 2 {
-		fmt.Fprint(os.Stderr, usage)
-		os.Exit(2)
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	go func() {
 		<-ctx.Done()
 		stop() // restore the default handling, so that a second signal kills
 	}()
-	var err error
-	switch cmd, args := os.Args[1], os.Args[2:]; cmd {
-	case "up":
-		err = up(ctx, args)
-	case "demo":
-		err = demo(ctx, args)
-	case "help", "-h", "-help", "--help":
-		fmt.Print(usage)
-		return
-	default:
-		err = fmt.Errorf("unknown command %q\n%s", cmd, usage)
-	}
+	err := newRoot().ExecuteContext(ctx)
 	if errors.Is(err, flag.ErrHelp) {
 		return
 	}
@@ -70,6 +66,37 @@ func main() {
 	}
 }
 
+// newRoot returns the command tree.
+func newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "alpcrun",
+		Short:         "ALPCRUN.CH in one process, and a view of a running cluster",
+		Example: `  alpcrun demo                  price a European call on an in-process cluster
+  alpcrun up --workers 4        run the cluster until Ctrl-C
+  alpcrun sessions -o json      the open sessions of the queue manager at --queue-manager`,
+		Version:       version.Get().String(),
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetVersionTemplate("{{.Name}} {{.Version}}\n")
+	root.AddCommand(
+		passthrough("up", "Run the cluster in one process until Ctrl-C", up),
+		passthrough("demo", "Run the cluster and price a European call by Monte Carlo through it", demo),
+	)
+	addClusterCommands(root)
+	return root
+}
+
+// passthrough is a command whose flags are the configuration keys of
+// package allinone, parsed by its loader (so that each has its config key
+// and environment variable); `alpcrun CMD -h` lists them.
+func passthrough(name, short string, run func(context.Context, []string) error) *cobra.Command {
+	return &cobra.Command{
+		Use: name + " [flags]", Short: short, DisableFlagParsing: true,
+		RunE: func(cmd *cobra.Command, args []string) error { return run(cmd.Context(), args) },
+	}
+}
+
 func up(ctx context.Context, args []string) error {
 	cfg, err := allinone.LoadUpConfig(flag.NewFlagSet("alpcrun up", flag.ContinueOnError), args, os.LookupEnv)
 	if err != nil {
@@ -80,8 +107,16 @@ func up(ctx context.Context, args []string) error {
 	go func() { done <- allinone.Up(ctx, cfg, ready) }()
 	select {
 	case a := <-ready:
-		fmt.Fprintf(os.Stderr, "alpcrun up: queue manager %s, central cache %s, node cache %s, %d workers (task slots per worker: %d) running the task catalog, %s by default; Ctrl-C stops\n",
+		fmt.Fprintf(os.Stderr, "alpcrun up: queue manager %s, central cache %s, node cache %s, %d workers (task slots per worker: %d) running the task catalog, %s by default\n",
 			a.QueueManager, a.CentralCache, a.NodeCache, cfg.Workers, cfg.Concurrency, cfg.Task)
+		if a.Dashboard != "" {
+			fmt.Fprintf(os.Stderr, "alpcrun up: dashboard http://%s/ (metrics at /metrics)\n", a.Dashboard)
+		}
+		flags := ""
+		if a.QueueManager != "localhost:1337" && a.QueueManager != "127.0.0.1:1337" {
+			flags = " --queue-manager " + a.QueueManager
+		}
+		fmt.Fprintf(os.Stderr, "alpcrun up: try `alpcrun status%s` and `alpcrun sessions%s` in another terminal; Ctrl-C stops\n", flags, flags)
 		return <-done
 	case err := <-done:
 		return err

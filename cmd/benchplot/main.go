@@ -35,9 +35,12 @@ import (
 	"math"
 	"os"
 	"strconv"
+
+	"github.com/alpcrun/alpcrun/internal/version"
 )
 
 func main() {
+	version.Handle("benchplot", os.Args[1:])
 	var o options
 	flag.StringVar(&o.in, "in", "", "benchmark text `file` (default stdin)")
 	flag.StringVar(&o.out, "out", "", "output `file`: .png or .svg (required)")

@@ -33,11 +33,13 @@ import (
 	"syscall"
 
 	"github.com/alpcrun/alpcrun/internal/cli"
+	"github.com/alpcrun/alpcrun/internal/version"
 	"github.com/alpcrun/alpcrun/loadgen"
 	"github.com/alpcrun/alpcrun/services/sdk"
 )
 
 func main() {
+	version.Handle("loadgen", os.Args[1:])
 	if err := run(os.Args[1:]); err != nil && !errors.Is(err, flag.ErrHelp) {
 		cli.Fail(os.Stderr, "loadgen", err)
 		os.Exit(1)

@@ -19,6 +19,7 @@ import (
 	"syscall"
 
 	"github.com/alpcrun/alpcrun/internal/cli"
+	"github.com/alpcrun/alpcrun/internal/version"
 	"github.com/alpcrun/alpcrun/services/queuemanager"
 	"github.com/alpcrun/alpcrun/soak"
 )
@@ -30,6 +31,7 @@ const usage = `usage: soak soak [flags]    steady load with worker churn; RSS mu
 `
 
 func main() {
+	version.Handle("soak", os.Args[1:])
 	if len(os.Args) < 2 {
 		fmt.Fprint(os.Stderr, usage)
 		os.Exit(2)

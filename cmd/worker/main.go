@@ -27,12 +27,14 @@ import (
 	"syscall"
 
 	"github.com/alpcrun/alpcrun/internal/cli"
+	"github.com/alpcrun/alpcrun/internal/version"
 	"github.com/alpcrun/alpcrun/services/catalog"
 	"github.com/alpcrun/alpcrun/services/sdk"
 	"github.com/alpcrun/alpcrun/services/sdk/worker"
 )
 
 func main() {
+	version.Handle("worker", os.Args[1:])
 	if err := run(); err != nil {
 		cli.Fail(os.Stderr, "worker", err)
 		os.Exit(1)

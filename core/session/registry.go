@@ -98,6 +98,7 @@ func (r *Registry) Create(id, appID string, attrs Attributes, now time.Time) (*S
 	s := &Session{ID: id, AppID: appID, tasks: tasks, results: results, dead: dead, notify: r.cfg.Notify, drained: r.cfg.Drained, exhausted: r.cfg.Exhausted, split: r.cfg.Split}
 	s.mu.attrs = attrs
 	s.mu.leases = make(map[*Lease]struct{})
+	s.stats.created = now
 	s.lastActivity.Store(now.UnixNano())
 
 	r.mu.Lock()

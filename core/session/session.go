@@ -127,6 +127,7 @@ type Session struct {
 	exhausted    func(*Batch)
 	split        func(payload any, n int) (head, tail any)
 	held         heldIDs
+	stats        stats // stats.go
 
 	// Dispatch state (dispatch.go).
 	queuedTasks   atomic.Int64 // tasks queued, pushing or in the redelivery list

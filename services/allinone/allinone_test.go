@@ -254,3 +254,17 @@ func TestDemoOnExternalCluster(t *testing.T) {
 		t.Fatalf("report %+v", r)
 	}
 }
+
+// TestUpOnLoopback: `alpcrun up` offers nothing to the network by default.
+func TestUpOnLoopback(t *testing.T) {
+	c := DefaultUpConfig()
+	for _, a := range []string{c.QueueManager.Listen, c.QueueManager.HTTPListen, c.CentralCache.Listen,
+		c.CentralCache.HTTPListen, c.NodeCache.Listen, c.NodeCache.HTTPListen} {
+		if host, _, _ := net.SplitHostPort(a); host != "127.0.0.1" {
+			t.Errorf("alpcrun up listens on %q, want 127.0.0.1", a)
+		}
+	}
+	if c.QueueManager.Listen != "127.0.0.1:1337" || c.QueueManager.HTTPListen != "127.0.0.1:1338" {
+		t.Errorf("queue manager on %s and %s, want the standard ports", c.QueueManager.Listen, c.QueueManager.HTTPListen)
+	}
+}

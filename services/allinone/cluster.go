@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 
 	"github.com/alpcrun/alpcrun/services/catalog"
 	"github.com/alpcrun/alpcrun/services/centralcache"
@@ -17,6 +18,10 @@ import (
 // Addrs are the gRPC addresses of the in-process services, ready to dial.
 type Addrs struct {
 	QueueManager, CentralCache, NodeCache string
+	// Dashboard is the queue manager's HTTP address (its dashboard at /,
+	// metrics at /metrics); empty without one or on a port chosen at run
+	// time.
+	Dashboard string
 }
 
 // Task is what the in-process workers run.
@@ -129,6 +134,10 @@ func Run(ctx context.Context, cfg Config, task Task, ready chan<- Addrs) error {
 		return queuemanager.Run(ctx, cfg.QueueManager, r)
 	}); err != nil {
 		return errors.Join(err, shutdown())
+	}
+
+	if h := cfg.QueueManager.HTTPListen; h != "" && !strings.HasSuffix(h, ":0") {
+		a.Dashboard = dialable(h)
 	}
 
 	var ncOpts []worker.NodeCacheOption

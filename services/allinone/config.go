@@ -2,6 +2,7 @@ package allinone
 
 import (
 	"flag"
+	"net"
 	"strings"
 
 	"github.com/alpcrun/alpcrun/services/catalog"
@@ -99,9 +100,24 @@ type UpConfig struct {
 	Task   string `yaml:"task" usage:"what the workers run when a task's payload names no kind: echo, sleep:DURATION (e.g. sleep:10ms), pi or european"`
 }
 
-// DefaultUpConfig is DefaultConfig with echo workers.
+// DefaultUpConfig is DefaultConfig with echo workers, every port on the
+// loopback interface: a laptop's cluster is not offered to the network
+// unless its listen keys say so (e.g. --queueManager.listen :1337).
 func DefaultUpConfig() UpConfig {
-	return UpConfig{Config: DefaultConfig(), Task: "echo"}
+	c := UpConfig{Config: DefaultConfig(), Task: "echo"}
+	for _, sc := range []*config.Common{&c.QueueManager.Common, &c.CentralCache.Common, &c.NodeCache.Common} {
+		sc.Listen, sc.HTTPListen = onLoopback(sc.Listen), onLoopback(sc.HTTPListen)
+	}
+	return c
+}
+
+// onLoopback moves a listen address without a host (":1337") to 127.0.0.1.
+func onLoopback(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || host != "" {
+		return addr
+	}
+	return net.JoinHostPort("127.0.0.1", port)
 }
 
 // Validate reports every bad key.

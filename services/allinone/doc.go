@@ -12,7 +12,10 @@
 // Each service keeps its own ports: by default those of the standalone
 // services (gRPC 1337/2337/3337, HTTP 1338/2338/3338), so that clients,
 // workers and loadgen started elsewhere find it as they would find a
-// deployed cluster. On shutdown the workers drain first (they finish the
+// deployed cluster. `alpcrun up` binds them to 127.0.0.1 (DefaultUpConfig):
+// other machines reach it only when a section's listen and httpListen say
+// so. The queue manager's HTTP port serves the live dashboard at /
+// (Addrs.Dashboard). On shutdown the workers drain first (they finish the
 // batches they hold), then the services stop.
 //
 // Configuration is one YAML file, environment variables and flags, as for

@@ -165,6 +165,7 @@ func (s *Server) receiveTasks(ctx context.Context, stream grpc.BidiStreamingServ
 			return toStatus(err)
 		}
 		s.metrics.accepted.Add(float64(n))
+		sess.Counts().Accepted.Add(int64(n))
 		b = nil
 	}
 }

@@ -23,6 +23,7 @@ var errCodes = []struct {
 	{queue.ErrClosed, codes.NotFound},
 	{errInvalidBatch, codes.InvalidArgument},
 	{errInvalidMetadata, codes.InvalidArgument},
+	{errBadPage, codes.InvalidArgument},
 	{errUnknownWorker, codes.NotFound},
 	{errNotBound, codes.FailedPrecondition},
 	{errStreamOpen, codes.AlreadyExists},

@@ -31,6 +31,6 @@ func Run(ctx context.Context, opts Options, ready chan<- string) error {
 	defer qm.Close()
 	return serve.Run(ctx, serve.Service{
 		Name: "queue-manager", Common: opts.Common, Log: log, Registry: reg, Register: qm.Register,
-		Options: qm.ServerOptions(),
+		Options: qm.ServerOptions(), HTTP: qm.HTTPHandlers(),
 	}, ready)
 }

@@ -13,7 +13,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 
@@ -57,6 +56,13 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
+// runServer serves cfg as the main does until the test ends, and returns
+// a plaintext connection to its gRPC port.
+func runServer(t *testing.T, cfg Options) *grpc.ClientConn {
+	t.Helper()
+	return servicetest.Dial(t, servicetest.RunUntilReady(t, func(ctx context.Context, ready chan<- string) error { return Run(ctx, cfg, ready) }))
+}
+
 // TestRunAuth serves a queue manager as the main does, with an API key, and
 // scrapes its HTTP side.
 func TestRunAuth(t *testing.T) {
@@ -64,15 +70,10 @@ func TestRunAuth(t *testing.T) {
 	cfg := DefaultOptions()
 	cfg.Listen, cfg.HTTPListen = "127.0.0.1:0", freeAddr(t)
 	ctx := testCtx(t)
-	addr := servicetest.RunUntilReady(t, func(ctx context.Context, ready chan<- string) error { return Run(ctx, cfg, ready) })
-	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.Close()
+	cc := runServer(t, cfg)
 	q := pb.NewQueueClient(cc)
 	s := &pb.Session{App: &pb.App{Id: "a"}}
-	_, err = q.CreateSession(ctx, s)
+	_, err := q.CreateSession(ctx, s)
 	wantCode(t, err, codes.Unauthenticated)
 	_, err = q.CreateSession(metadata.AppendToOutgoingContext(ctx, "api_key", "open"), s)
 	wantCode(t, err, codes.PermissionDenied)
@@ -91,7 +92,7 @@ func TestRunAuth(t *testing.T) {
 	for path, want := range map[string][]string{
 		"/healthz": nil,
 		"/readyz":  nil,
-		"/metrics": {`alpcrun_tasks_outstanding{state="queued"} 0`, `alpcrun_tasks_outstanding{state="inflight"} 0`, "alpcrun_sessions ", "alpcrun_workers{state=", "alpcrun_task_latency_seconds_bucket", "alpcrun_scheduler_pass_seconds_bucket", "alpcrun_scheduler_events_total ", "go_goroutines"},
+		"/metrics": {`alpcrun_tasks_outstanding{state="queued"} 0`, `alpcrun_tasks_outstanding{state="inflight"} 0`, "alpcrun_sessions ", "alpcrun_workers{state=", "alpcrun_task_latency_seconds_bucket", "alpcrun_scheduler_pass_seconds_bucket", "alpcrun_scheduler_events_total ", "go_goroutines", "alpcrun_build_info{"},
 	} {
 		resp, err := http.Get("http://" + cfg.HTTPListen + path)
 		if err != nil {

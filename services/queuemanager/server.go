@@ -26,6 +26,7 @@ type Server struct {
 	sched    *schedLoop
 	metrics  *metrics
 	limits   limits
+	dash     *dashboard // dashboard.go
 
 	stop     context.CancelFunc
 	stopped  chan struct{}
@@ -61,7 +62,9 @@ func New(opts Options) (*Server, error) {
 			return splitBatch(b, n)
 		},
 		Exhausted: func(t *session.Batch) {
-			s.metrics.dead.Add(float64(len(t.Payload.(*pb.Batch).Messages)))
+			b := t.Payload.(*pb.Batch)
+			s.metrics.dead.Add(float64(len(b.Messages)))
+			s.countDead(b, len(b.Messages))
 		},
 	})
 	if err != nil {
@@ -74,18 +77,25 @@ func New(opts Options) (*Server, error) {
 		defer close(s.stopped)
 		s.sched.run(ctx)
 	}()
+	s.dash = newDashboard(s)
+	go s.dash.run(ctx)
 	return s, nil
 }
 
 // Register adds the Queue service to g, its streaming calls counted
-// against MaxStreams. Serve g with ServerOptions for the transport limits.
-func (s *Server) Register(g *grpc.Server) { pb.RegisterQueueServer(g, limited{s}) }
+// against MaxStreams, and the Admin service (admin.go). Serve g with
+// ServerOptions for the transport limits.
+func (s *Server) Register(g *grpc.Server) {
+	pb.RegisterQueueServer(g, limited{s})
+	pb.RegisterAdminServer(g, adminServer{s: s})
+}
 
 // Close stops the scheduler loop. Streams end when the gRPC server stops.
 func (s *Server) Close() {
 	s.stopOnce.Do(func() {
 		s.stop()
 		<-s.stopped
+		<-s.dash.done
 	})
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -25,6 +26,7 @@ type worker struct {
 	instr chan *pb.Instruction
 	gone  chan struct{}
 	once  sync.Once
+	done  atomic.Int64 // tasks answered, for the admin API
 
 	mu struct {
 		sync.Mutex
@@ -407,6 +409,10 @@ func (s *Server) complete(sess *session.Session, lease *session.Lease, r *pb.Bat
 			return
 		}
 		s.metrics.failed.Add(float64(len(failed)))
+		sess.Counts().Dead.Add(int64(len(failed)))
+	}
+	if w, ok := s.workers.get(lease.Worker); ok {
+		w.done.Add(int64(len(good) + len(failed)))
 	}
 	if len(good) == 0 {
 		sess.Finish()
@@ -419,6 +425,7 @@ func (s *Server) complete(sess *session.Session, lease *session.Lease, r *pb.Bat
 		return
 	}
 	s.metrics.done.Add(float64(len(good)))
+	sess.Counts().Done.Add(int64(len(good)))
 	s.metrics.observeLatency(s.now().Sub(t.Enqueued), len(good))
 }
 

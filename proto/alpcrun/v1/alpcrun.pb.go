@@ -20,6 +20,7 @@ import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	durationpb "google.golang.org/protobuf/types/known/durationpb"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -839,12 +840,788 @@ func (x *Instruction) GetMaxInflightBatches() uint32 {
 	return 0
 }
 
+type GetClusterStatusRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetClusterStatusRequest) Reset() {
+	*x = GetClusterStatusRequest{}
+	mi := &file_alpcrun_v1_alpcrun_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetClusterStatusRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetClusterStatusRequest) ProtoMessage() {}
+
+func (x *GetClusterStatusRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_alpcrun_v1_alpcrun_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetClusterStatusRequest.ProtoReflect.Descriptor instead.
+func (*GetClusterStatusRequest) Descriptor() ([]byte, []int) {
+	return file_alpcrun_v1_alpcrun_proto_rawDescGZIP(), []int{9}
+}
+
+type ClusterStatus struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The queue manager's build (as its --version) and start time.
+	Version  string                 `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
+	Revision string                 `protobuf:"bytes,2,opt,name=revision,proto3" json:"revision,omitempty"`
+	Started  *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=started,proto3" json:"started,omitempty"`
+	// Configuration that shapes what the numbers mean.
+	Scheduler string `protobuf:"bytes,4,opt,name=scheduler,proto3" json:"scheduler,omitempty"`
+	QueueType string `protobuf:"bytes,5,opt,name=queue_type,json=queueType,proto3" json:"queue_type,omitempty"`
+	// Open sessions and registered workers (visible to the caller).
+	Sessions        uint32 `protobuf:"varint,6,opt,name=sessions,proto3" json:"sessions,omitempty"`
+	Workers         uint32 `protobuf:"varint,7,opt,name=workers,proto3" json:"workers,omitempty"`
+	WorkersIdle     uint32 `protobuf:"varint,8,opt,name=workers_idle,json=workersIdle,proto3" json:"workers_idle,omitempty"`
+	WorkersBound    uint32 `protobuf:"varint,9,opt,name=workers_bound,json=workersBound,proto3" json:"workers_bound,omitempty"`
+	WorkersDraining uint32 `protobuf:"varint,10,opt,name=workers_draining,json=workersDraining,proto3" json:"workers_draining,omitempty"`
+	// Over the visible sessions, now.
+	TasksQueued   uint64 `protobuf:"varint,11,opt,name=tasks_queued,json=tasksQueued,proto3" json:"tasks_queued,omitempty"`
+	TasksInflight uint64 `protobuf:"varint,12,opt,name=tasks_inflight,json=tasksInflight,proto3" json:"tasks_inflight,omitempty"`
+	TasksDead     uint64 `protobuf:"varint,13,opt,name=tasks_dead,json=tasksDead,proto3" json:"tasks_dead,omitempty"`
+	// Since the queue manager started, over every session: tasks accepted
+	// from clients, answered with a result, and dead-lettered.
+	TasksAcceptedTotal uint64 `protobuf:"varint,14,opt,name=tasks_accepted_total,json=tasksAcceptedTotal,proto3" json:"tasks_accepted_total,omitempty"`
+	TasksDoneTotal     uint64 `protobuf:"varint,15,opt,name=tasks_done_total,json=tasksDoneTotal,proto3" json:"tasks_done_total,omitempty"`
+	TasksDeadTotal     uint64 `protobuf:"varint,16,opt,name=tasks_dead_total,json=tasksDeadTotal,proto3" json:"tasks_dead_total,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *ClusterStatus) Reset() {
+	*x = ClusterStatus{}
+	mi := &file_alpcrun_v1_alpcrun_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClusterStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClusterStatus) ProtoMessage() {}
+
+func (x *ClusterStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_alpcrun_v1_alpcrun_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClusterStatus.ProtoReflect.Descriptor instead.
+func (*ClusterStatus) Descriptor() ([]byte, []int) {
+	return file_alpcrun_v1_alpcrun_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ClusterStatus) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *ClusterStatus) GetRevision() string {
+	if x != nil {
+		return x.Revision
+	}
+	return ""
+}
+
+func (x *ClusterStatus) GetStarted() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Started
+	}
+	return nil
+}
+
+func (x *ClusterStatus) GetScheduler() string {
+	if x != nil {
+		return x.Scheduler
+	}
+	return ""
+}
+
+func (x *ClusterStatus) GetQueueType() string {
+	if x != nil {
+		return x.QueueType
+	}
+	return ""
+}
+
+func (x *ClusterStatus) GetSessions() uint32 {
+	if x != nil {
+		return x.Sessions
+	}
+	return 0
+}
+
+func (x *ClusterStatus) GetWorkers() uint32 {
+	if x != nil {
+		return x.Workers
+	}
+	return 0
+}
+
+func (x *ClusterStatus) GetWorkersIdle() uint32 {
+	if x != nil {
+		return x.WorkersIdle
+	}
+	return 0
+}
+
+func (x *ClusterStatus) GetWorkersBound() uint32 {
+	if x != nil {
+		return x.WorkersBound
+	}
+	return 0
+}
+
+func (x *ClusterStatus) GetWorkersDraining() uint32 {
+	if x != nil {
+		return x.WorkersDraining
+	}
+	return 0
+}
+
+func (x *ClusterStatus) GetTasksQueued() uint64 {
+	if x != nil {
+		return x.TasksQueued
+	}
+	return 0
+}
+
+func (x *ClusterStatus) GetTasksInflight() uint64 {
+	if x != nil {
+		return x.TasksInflight
+	}
+	return 0
+}
+
+func (x *ClusterStatus) GetTasksDead() uint64 {
+	if x != nil {
+		return x.TasksDead
+	}
+	return 0
+}
+
+func (x *ClusterStatus) GetTasksAcceptedTotal() uint64 {
+	if x != nil {
+		return x.TasksAcceptedTotal
+	}
+	return 0
+}
+
+func (x *ClusterStatus) GetTasksDoneTotal() uint64 {
+	if x != nil {
+		return x.TasksDoneTotal
+	}
+	return 0
+}
+
+func (x *ClusterStatus) GetTasksDeadTotal() uint64 {
+	if x != nil {
+		return x.TasksDeadTotal
+	}
+	return 0
+}
+
+type ListSessionsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PageSize      int32                  `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string                 `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSessionsRequest) Reset() {
+	*x = ListSessionsRequest{}
+	mi := &file_alpcrun_v1_alpcrun_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSessionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSessionsRequest) ProtoMessage() {}
+
+func (x *ListSessionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_alpcrun_v1_alpcrun_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSessionsRequest.ProtoReflect.Descriptor instead.
+func (*ListSessionsRequest) Descriptor() ([]byte, []int) {
+	return file_alpcrun_v1_alpcrun_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ListSessionsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListSessionsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ListSessionsResponse struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Sessions []*SessionInfo         `protobuf:"bytes,1,rep,name=sessions,proto3" json:"sessions,omitempty"`
+	// Empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSessionsResponse) Reset() {
+	*x = ListSessionsResponse{}
+	mi := &file_alpcrun_v1_alpcrun_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSessionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSessionsResponse) ProtoMessage() {}
+
+func (x *ListSessionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_alpcrun_v1_alpcrun_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSessionsResponse.ProtoReflect.Descriptor instead.
+func (*ListSessionsResponse) Descriptor() ([]byte, []int) {
+	return file_alpcrun_v1_alpcrun_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ListSessionsResponse) GetSessions() []*SessionInfo {
+	if x != nil {
+		return x.Sessions
+	}
+	return nil
+}
+
+func (x *ListSessionsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+type GetSessionRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSessionRequest) Reset() {
+	*x = GetSessionRequest{}
+	mi := &file_alpcrun_v1_alpcrun_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSessionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSessionRequest) ProtoMessage() {}
+
+func (x *GetSessionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_alpcrun_v1_alpcrun_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSessionRequest.ProtoReflect.Descriptor instead.
+func (*GetSessionRequest) Descriptor() ([]byte, []int) {
+	return file_alpcrun_v1_alpcrun_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *GetSessionRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type SessionInfo struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id, app and attributes (client_id, priority, worker limits, ...).
+	Session *Session `protobuf:"bytes,1,opt,name=session,proto3" json:"session,omitempty"`
+	// Tasks waiting for a worker, held by workers unanswered, answered (their
+	// results queued for the client), and dead-lettered (failed or out of
+	// attempts), since the session opened. tasks_queued counts tasks on
+	// their way back after a broken worker stream too.
+	TasksQueued   uint64 `protobuf:"varint,2,opt,name=tasks_queued,json=tasksQueued,proto3" json:"tasks_queued,omitempty"`
+	TasksInflight uint64 `protobuf:"varint,3,opt,name=tasks_inflight,json=tasksInflight,proto3" json:"tasks_inflight,omitempty"`
+	TasksDone     uint64 `protobuf:"varint,4,opt,name=tasks_done,json=tasksDone,proto3" json:"tasks_done,omitempty"`
+	TasksDead     uint64 `protobuf:"varint,5,opt,name=tasks_dead,json=tasksDead,proto3" json:"tasks_dead,omitempty"`
+	// Tasks accepted from the client since the session opened.
+	TasksAccepted uint64 `protobuf:"varint,6,opt,name=tasks_accepted,json=tasksAccepted,proto3" json:"tasks_accepted,omitempty"`
+	// The same queues in batches, and the result batches not yet read by the
+	// client.
+	BatchesQueued   uint32 `protobuf:"varint,7,opt,name=batches_queued,json=batchesQueued,proto3" json:"batches_queued,omitempty"`
+	BatchesInflight uint32 `protobuf:"varint,8,opt,name=batches_inflight,json=batchesInflight,proto3" json:"batches_inflight,omitempty"`
+	ResultsUnread   uint32 `protobuf:"varint,9,opt,name=results_unread,json=resultsUnread,proto3" json:"results_unread,omitempty"`
+	// Ids of the workers bound to the session now.
+	Workers []string               `protobuf:"bytes,10,rep,name=workers,proto3" json:"workers,omitempty"`
+	Created *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=created,proto3" json:"created,omitempty"`
+	// Since the last client activity (a batch sent or a stream attached).
+	IdleFor *durationpb.Duration `protobuf:"bytes,12,opt,name=idle_for,json=idleFor,proto3" json:"idle_for,omitempty"`
+	// No client activity for idle_timeout: its workers were unbound.
+	Idle bool `protobuf:"varint,13,opt,name=idle,proto3" json:"idle,omitempty"`
+	// Client streams attached now.
+	Attached      bool `protobuf:"varint,14,opt,name=attached,proto3" json:"attached,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SessionInfo) Reset() {
+	*x = SessionInfo{}
+	mi := &file_alpcrun_v1_alpcrun_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SessionInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SessionInfo) ProtoMessage() {}
+
+func (x *SessionInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_alpcrun_v1_alpcrun_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SessionInfo.ProtoReflect.Descriptor instead.
+func (*SessionInfo) Descriptor() ([]byte, []int) {
+	return file_alpcrun_v1_alpcrun_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *SessionInfo) GetSession() *Session {
+	if x != nil {
+		return x.Session
+	}
+	return nil
+}
+
+func (x *SessionInfo) GetTasksQueued() uint64 {
+	if x != nil {
+		return x.TasksQueued
+	}
+	return 0
+}
+
+func (x *SessionInfo) GetTasksInflight() uint64 {
+	if x != nil {
+		return x.TasksInflight
+	}
+	return 0
+}
+
+func (x *SessionInfo) GetTasksDone() uint64 {
+	if x != nil {
+		return x.TasksDone
+	}
+	return 0
+}
+
+func (x *SessionInfo) GetTasksDead() uint64 {
+	if x != nil {
+		return x.TasksDead
+	}
+	return 0
+}
+
+func (x *SessionInfo) GetTasksAccepted() uint64 {
+	if x != nil {
+		return x.TasksAccepted
+	}
+	return 0
+}
+
+func (x *SessionInfo) GetBatchesQueued() uint32 {
+	if x != nil {
+		return x.BatchesQueued
+	}
+	return 0
+}
+
+func (x *SessionInfo) GetBatchesInflight() uint32 {
+	if x != nil {
+		return x.BatchesInflight
+	}
+	return 0
+}
+
+func (x *SessionInfo) GetResultsUnread() uint32 {
+	if x != nil {
+		return x.ResultsUnread
+	}
+	return 0
+}
+
+func (x *SessionInfo) GetWorkers() []string {
+	if x != nil {
+		return x.Workers
+	}
+	return nil
+}
+
+func (x *SessionInfo) GetCreated() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Created
+	}
+	return nil
+}
+
+func (x *SessionInfo) GetIdleFor() *durationpb.Duration {
+	if x != nil {
+		return x.IdleFor
+	}
+	return nil
+}
+
+func (x *SessionInfo) GetIdle() bool {
+	if x != nil {
+		return x.Idle
+	}
+	return false
+}
+
+func (x *SessionInfo) GetAttached() bool {
+	if x != nil {
+		return x.Attached
+	}
+	return false
+}
+
+type ListWorkersRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PageSize      int32                  `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string                 `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListWorkersRequest) Reset() {
+	*x = ListWorkersRequest{}
+	mi := &file_alpcrun_v1_alpcrun_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListWorkersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListWorkersRequest) ProtoMessage() {}
+
+func (x *ListWorkersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_alpcrun_v1_alpcrun_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListWorkersRequest.ProtoReflect.Descriptor instead.
+func (*ListWorkersRequest) Descriptor() ([]byte, []int) {
+	return file_alpcrun_v1_alpcrun_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *ListWorkersRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListWorkersRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ListWorkersResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Workers []*WorkerInfo          `protobuf:"bytes,1,rep,name=workers,proto3" json:"workers,omitempty"`
+	// Empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListWorkersResponse) Reset() {
+	*x = ListWorkersResponse{}
+	mi := &file_alpcrun_v1_alpcrun_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListWorkersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListWorkersResponse) ProtoMessage() {}
+
+func (x *ListWorkersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_alpcrun_v1_alpcrun_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListWorkersResponse.ProtoReflect.Descriptor instead.
+func (*ListWorkersResponse) Descriptor() ([]byte, []int) {
+	return file_alpcrun_v1_alpcrun_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ListWorkersResponse) GetWorkers() []*WorkerInfo {
+	if x != nil {
+		return x.Workers
+	}
+	return nil
+}
+
+func (x *ListWorkersResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+type WorkerInfo struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// From the worker's WorkerUpdate metadata "node" and "pod".
+	Node string `protobuf:"bytes,2,opt,name=node,proto3" json:"node,omitempty"`
+	Pod  string `protobuf:"bytes,3,opt,name=pod,proto3" json:"pod,omitempty"`
+	// IDLE, BOUND (to session_id) or DRAINING, as the queue manager sees it.
+	State     WorkerState_State `protobuf:"varint,4,opt,name=state,proto3,enum=alpcrun.v1.WorkerState_State" json:"state,omitempty"`
+	SessionId string            `protobuf:"bytes,5,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	// Batches sent to the worker and not yet answered, over its streams.
+	InflightBatches uint32 `protobuf:"varint,6,opt,name=inflight_batches,json=inflightBatches,proto3" json:"inflight_batches,omitempty"`
+	// Tasks the worker answered since it registered (results and failures).
+	TasksDone     uint64                 `protobuf:"varint,7,opt,name=tasks_done,json=tasksDone,proto3" json:"tasks_done,omitempty"`
+	LastHeartbeat *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=last_heartbeat,json=lastHeartbeat,proto3" json:"last_heartbeat,omitempty"`
+	Registered    *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=registered,proto3" json:"registered,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WorkerInfo) Reset() {
+	*x = WorkerInfo{}
+	mi := &file_alpcrun_v1_alpcrun_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WorkerInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WorkerInfo) ProtoMessage() {}
+
+func (x *WorkerInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_alpcrun_v1_alpcrun_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WorkerInfo.ProtoReflect.Descriptor instead.
+func (*WorkerInfo) Descriptor() ([]byte, []int) {
+	return file_alpcrun_v1_alpcrun_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *WorkerInfo) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *WorkerInfo) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *WorkerInfo) GetPod() string {
+	if x != nil {
+		return x.Pod
+	}
+	return ""
+}
+
+func (x *WorkerInfo) GetState() WorkerState_State {
+	if x != nil {
+		return x.State
+	}
+	return WorkerState_STATE_UNSPECIFIED
+}
+
+func (x *WorkerInfo) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+func (x *WorkerInfo) GetInflightBatches() uint32 {
+	if x != nil {
+		return x.InflightBatches
+	}
+	return 0
+}
+
+func (x *WorkerInfo) GetTasksDone() uint64 {
+	if x != nil {
+		return x.TasksDone
+	}
+	return 0
+}
+
+func (x *WorkerInfo) GetLastHeartbeat() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastHeartbeat
+	}
+	return nil
+}
+
+func (x *WorkerInfo) GetRegistered() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Registered
+	}
+	return nil
+}
+
+type CloseSessionRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CloseSessionRequest) Reset() {
+	*x = CloseSessionRequest{}
+	mi := &file_alpcrun_v1_alpcrun_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CloseSessionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CloseSessionRequest) ProtoMessage() {}
+
+func (x *CloseSessionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_alpcrun_v1_alpcrun_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CloseSessionRequest.ProtoReflect.Descriptor instead.
+func (*CloseSessionRequest) Descriptor() ([]byte, []int) {
+	return file_alpcrun_v1_alpcrun_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *CloseSessionRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
 var File_alpcrun_v1_alpcrun_proto protoreflect.FileDescriptor
 
 const file_alpcrun_v1_alpcrun_proto_rawDesc = "" +
 	"\n" +
 	"\x18alpcrun/v1/alpcrun.proto\x12\n" +
-	"alpcrun.v1\x1a\x1egoogle/protobuf/duration.proto\"{\n" +
+	"alpcrun.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"{\n" +
 	"\aSession\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
 	"\x03app\x18\x02 \x01(\v2\x0f.alpcrun.v1.AppR\x03app\x12=\n" +
@@ -923,7 +1700,79 @@ const file_alpcrun_v1_alpcrun_proto_rawDesc = "" +
 	"\x10TYPE_UNSPECIFIED\x10\x00\x12\b\n" +
 	"\x04BIND\x10\x01\x12\n" +
 	"\n" +
-	"\x06UNBIND\x10\x022\xb4\x03\n" +
+	"\x06UNBIND\x10\x02\"\x19\n" +
+	"\x17GetClusterStatusRequest\"\xd0\x04\n" +
+	"\rClusterStatus\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\tR\aversion\x12\x1a\n" +
+	"\brevision\x18\x02 \x01(\tR\brevision\x124\n" +
+	"\astarted\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\astarted\x12\x1c\n" +
+	"\tscheduler\x18\x04 \x01(\tR\tscheduler\x12\x1d\n" +
+	"\n" +
+	"queue_type\x18\x05 \x01(\tR\tqueueType\x12\x1a\n" +
+	"\bsessions\x18\x06 \x01(\rR\bsessions\x12\x18\n" +
+	"\aworkers\x18\a \x01(\rR\aworkers\x12!\n" +
+	"\fworkers_idle\x18\b \x01(\rR\vworkersIdle\x12#\n" +
+	"\rworkers_bound\x18\t \x01(\rR\fworkersBound\x12)\n" +
+	"\x10workers_draining\x18\n" +
+	" \x01(\rR\x0fworkersDraining\x12!\n" +
+	"\ftasks_queued\x18\v \x01(\x04R\vtasksQueued\x12%\n" +
+	"\x0etasks_inflight\x18\f \x01(\x04R\rtasksInflight\x12\x1d\n" +
+	"\n" +
+	"tasks_dead\x18\r \x01(\x04R\ttasksDead\x120\n" +
+	"\x14tasks_accepted_total\x18\x0e \x01(\x04R\x12tasksAcceptedTotal\x12(\n" +
+	"\x10tasks_done_total\x18\x0f \x01(\x04R\x0etasksDoneTotal\x12(\n" +
+	"\x10tasks_dead_total\x18\x10 \x01(\x04R\x0etasksDeadTotal\"Q\n" +
+	"\x13ListSessionsRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\"s\n" +
+	"\x14ListSessionsResponse\x123\n" +
+	"\bsessions\x18\x01 \x03(\v2\x17.alpcrun.v1.SessionInfoR\bsessions\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"#\n" +
+	"\x11GetSessionRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\x9a\x04\n" +
+	"\vSessionInfo\x12-\n" +
+	"\asession\x18\x01 \x01(\v2\x13.alpcrun.v1.SessionR\asession\x12!\n" +
+	"\ftasks_queued\x18\x02 \x01(\x04R\vtasksQueued\x12%\n" +
+	"\x0etasks_inflight\x18\x03 \x01(\x04R\rtasksInflight\x12\x1d\n" +
+	"\n" +
+	"tasks_done\x18\x04 \x01(\x04R\ttasksDone\x12\x1d\n" +
+	"\n" +
+	"tasks_dead\x18\x05 \x01(\x04R\ttasksDead\x12%\n" +
+	"\x0etasks_accepted\x18\x06 \x01(\x04R\rtasksAccepted\x12%\n" +
+	"\x0ebatches_queued\x18\a \x01(\rR\rbatchesQueued\x12)\n" +
+	"\x10batches_inflight\x18\b \x01(\rR\x0fbatchesInflight\x12%\n" +
+	"\x0eresults_unread\x18\t \x01(\rR\rresultsUnread\x12\x18\n" +
+	"\aworkers\x18\n" +
+	" \x03(\tR\aworkers\x124\n" +
+	"\acreated\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\acreated\x124\n" +
+	"\bidle_for\x18\f \x01(\v2\x19.google.protobuf.DurationR\aidleFor\x12\x12\n" +
+	"\x04idle\x18\r \x01(\bR\x04idle\x12\x1a\n" +
+	"\battached\x18\x0e \x01(\bR\battached\"P\n" +
+	"\x12ListWorkersRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\"o\n" +
+	"\x13ListWorkersResponse\x120\n" +
+	"\aworkers\x18\x01 \x03(\v2\x16.alpcrun.v1.WorkerInfoR\aworkers\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xdf\x02\n" +
+	"\n" +
+	"WorkerInfo\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04node\x18\x02 \x01(\tR\x04node\x12\x10\n" +
+	"\x03pod\x18\x03 \x01(\tR\x03pod\x123\n" +
+	"\x05state\x18\x04 \x01(\x0e2\x1d.alpcrun.v1.WorkerState.StateR\x05state\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x05 \x01(\tR\tsessionId\x12)\n" +
+	"\x10inflight_batches\x18\x06 \x01(\rR\x0finflightBatches\x12\x1d\n" +
+	"\n" +
+	"tasks_done\x18\a \x01(\x04R\ttasksDone\x12A\n" +
+	"\x0elast_heartbeat\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\rlastHeartbeat\x12:\n" +
+	"\n" +
+	"registered\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"registered\"%\n" +
+	"\x13CloseSessionRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id2\xb4\x03\n" +
 	"\x05Queue\x129\n" +
 	"\rCreateSession\x12\x13.alpcrun.v1.Session\x1a\x13.alpcrun.v1.Session\x128\n" +
 	"\rUpdateSession\x12\x13.alpcrun.v1.Session\x1a\x12.alpcrun.v1.Status\x127\n" +
@@ -936,7 +1785,14 @@ const file_alpcrun_v1_alpcrun_proto_rawDesc = "" +
 	"\rSetSharedData\x12\x16.alpcrun.v1.SharedData\x1a\x12.alpcrun.v1.Status\x12>\n" +
 	"\x10UpdateSharedData\x12\x16.alpcrun.v1.SharedData\x1a\x12.alpcrun.v1.Status\x12?\n" +
 	"\rGetSharedData\x12\x16.alpcrun.v1.SharedData\x1a\x16.alpcrun.v1.SharedData\x12>\n" +
-	"\x10DeleteSharedData\x12\x16.alpcrun.v1.SharedData\x1a\x12.alpcrun.v1.StatusB7Z5github.com/alpcrun/alpcrun/proto/alpcrun/v1;alpcrunpbb\x06proto3"
+	"\x10DeleteSharedData\x12\x16.alpcrun.v1.SharedData\x1a\x12.alpcrun.v1.Status2\x89\x03\n" +
+	"\x05Admin\x12R\n" +
+	"\x10GetClusterStatus\x12#.alpcrun.v1.GetClusterStatusRequest\x1a\x19.alpcrun.v1.ClusterStatus\x12Q\n" +
+	"\fListSessions\x12\x1f.alpcrun.v1.ListSessionsRequest\x1a .alpcrun.v1.ListSessionsResponse\x12D\n" +
+	"\n" +
+	"GetSession\x12\x1d.alpcrun.v1.GetSessionRequest\x1a\x17.alpcrun.v1.SessionInfo\x12N\n" +
+	"\vListWorkers\x12\x1e.alpcrun.v1.ListWorkersRequest\x1a\x1f.alpcrun.v1.ListWorkersResponse\x12C\n" +
+	"\fCloseSession\x12\x1f.alpcrun.v1.CloseSessionRequest\x1a\x12.alpcrun.v1.StatusB7Z5github.com/alpcrun/alpcrun/proto/alpcrun/v1;alpcrunpbb\x06proto3"
 
 var (
 	file_alpcrun_v1_alpcrun_proto_rawDescOnce sync.Once
@@ -951,59 +1807,89 @@ func file_alpcrun_v1_alpcrun_proto_rawDescGZIP() []byte {
 }
 
 var file_alpcrun_v1_alpcrun_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_alpcrun_v1_alpcrun_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_alpcrun_v1_alpcrun_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_alpcrun_v1_alpcrun_proto_goTypes = []any{
-	(Batch_Revoke)(0),           // 0: alpcrun.v1.Batch.Revoke
-	(WorkerState_State)(0),      // 1: alpcrun.v1.WorkerState.State
-	(Instruction_Type)(0),       // 2: alpcrun.v1.Instruction.Type
-	(*Session)(nil),             // 3: alpcrun.v1.Session
-	(*App)(nil),                 // 4: alpcrun.v1.App
-	(*SessionAttributes)(nil),   // 5: alpcrun.v1.SessionAttributes
-	(*Batch)(nil),               // 6: alpcrun.v1.Batch
-	(*Message)(nil),             // 7: alpcrun.v1.Message
-	(*SharedData)(nil),          // 8: alpcrun.v1.SharedData
-	(*Status)(nil),              // 9: alpcrun.v1.Status
-	(*WorkerState)(nil),         // 10: alpcrun.v1.WorkerState
-	(*Instruction)(nil),         // 11: alpcrun.v1.Instruction
-	(*durationpb.Duration)(nil), // 12: google.protobuf.Duration
+	(Batch_Revoke)(0),               // 0: alpcrun.v1.Batch.Revoke
+	(WorkerState_State)(0),          // 1: alpcrun.v1.WorkerState.State
+	(Instruction_Type)(0),           // 2: alpcrun.v1.Instruction.Type
+	(*Session)(nil),                 // 3: alpcrun.v1.Session
+	(*App)(nil),                     // 4: alpcrun.v1.App
+	(*SessionAttributes)(nil),       // 5: alpcrun.v1.SessionAttributes
+	(*Batch)(nil),                   // 6: alpcrun.v1.Batch
+	(*Message)(nil),                 // 7: alpcrun.v1.Message
+	(*SharedData)(nil),              // 8: alpcrun.v1.SharedData
+	(*Status)(nil),                  // 9: alpcrun.v1.Status
+	(*WorkerState)(nil),             // 10: alpcrun.v1.WorkerState
+	(*Instruction)(nil),             // 11: alpcrun.v1.Instruction
+	(*GetClusterStatusRequest)(nil), // 12: alpcrun.v1.GetClusterStatusRequest
+	(*ClusterStatus)(nil),           // 13: alpcrun.v1.ClusterStatus
+	(*ListSessionsRequest)(nil),     // 14: alpcrun.v1.ListSessionsRequest
+	(*ListSessionsResponse)(nil),    // 15: alpcrun.v1.ListSessionsResponse
+	(*GetSessionRequest)(nil),       // 16: alpcrun.v1.GetSessionRequest
+	(*SessionInfo)(nil),             // 17: alpcrun.v1.SessionInfo
+	(*ListWorkersRequest)(nil),      // 18: alpcrun.v1.ListWorkersRequest
+	(*ListWorkersResponse)(nil),     // 19: alpcrun.v1.ListWorkersResponse
+	(*WorkerInfo)(nil),              // 20: alpcrun.v1.WorkerInfo
+	(*CloseSessionRequest)(nil),     // 21: alpcrun.v1.CloseSessionRequest
+	(*durationpb.Duration)(nil),     // 22: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),   // 23: google.protobuf.Timestamp
 }
 var file_alpcrun_v1_alpcrun_proto_depIdxs = []int32{
 	4,  // 0: alpcrun.v1.Session.app:type_name -> alpcrun.v1.App
 	5,  // 1: alpcrun.v1.Session.attributes:type_name -> alpcrun.v1.SessionAttributes
-	12, // 2: alpcrun.v1.SessionAttributes.idle_timeout:type_name -> google.protobuf.Duration
-	12, // 3: alpcrun.v1.SessionAttributes.task_timeout:type_name -> google.protobuf.Duration
+	22, // 2: alpcrun.v1.SessionAttributes.idle_timeout:type_name -> google.protobuf.Duration
+	22, // 3: alpcrun.v1.SessionAttributes.task_timeout:type_name -> google.protobuf.Duration
 	7,  // 4: alpcrun.v1.Batch.messages:type_name -> alpcrun.v1.Message
 	0,  // 5: alpcrun.v1.Batch.revoke:type_name -> alpcrun.v1.Batch.Revoke
-	12, // 6: alpcrun.v1.SharedData.ttl:type_name -> google.protobuf.Duration
+	22, // 6: alpcrun.v1.SharedData.ttl:type_name -> google.protobuf.Duration
 	1,  // 7: alpcrun.v1.WorkerState.state:type_name -> alpcrun.v1.WorkerState.State
 	2,  // 8: alpcrun.v1.Instruction.type:type_name -> alpcrun.v1.Instruction.Type
-	3,  // 9: alpcrun.v1.Queue.CreateSession:input_type -> alpcrun.v1.Session
-	3,  // 10: alpcrun.v1.Queue.UpdateSession:input_type -> alpcrun.v1.Session
-	3,  // 11: alpcrun.v1.Queue.CloseSession:input_type -> alpcrun.v1.Session
-	6,  // 12: alpcrun.v1.Queue.ClientStream:input_type -> alpcrun.v1.Batch
-	3,  // 13: alpcrun.v1.Queue.ClientStreamDeadLetters:input_type -> alpcrun.v1.Session
-	6,  // 14: alpcrun.v1.Queue.WorkerStream:input_type -> alpcrun.v1.Batch
-	10, // 15: alpcrun.v1.Queue.WorkerUpdate:input_type -> alpcrun.v1.WorkerState
-	8,  // 16: alpcrun.v1.Cache.SetSharedData:input_type -> alpcrun.v1.SharedData
-	8,  // 17: alpcrun.v1.Cache.UpdateSharedData:input_type -> alpcrun.v1.SharedData
-	8,  // 18: alpcrun.v1.Cache.GetSharedData:input_type -> alpcrun.v1.SharedData
-	8,  // 19: alpcrun.v1.Cache.DeleteSharedData:input_type -> alpcrun.v1.SharedData
-	3,  // 20: alpcrun.v1.Queue.CreateSession:output_type -> alpcrun.v1.Session
-	9,  // 21: alpcrun.v1.Queue.UpdateSession:output_type -> alpcrun.v1.Status
-	9,  // 22: alpcrun.v1.Queue.CloseSession:output_type -> alpcrun.v1.Status
-	6,  // 23: alpcrun.v1.Queue.ClientStream:output_type -> alpcrun.v1.Batch
-	6,  // 24: alpcrun.v1.Queue.ClientStreamDeadLetters:output_type -> alpcrun.v1.Batch
-	6,  // 25: alpcrun.v1.Queue.WorkerStream:output_type -> alpcrun.v1.Batch
-	11, // 26: alpcrun.v1.Queue.WorkerUpdate:output_type -> alpcrun.v1.Instruction
-	9,  // 27: alpcrun.v1.Cache.SetSharedData:output_type -> alpcrun.v1.Status
-	9,  // 28: alpcrun.v1.Cache.UpdateSharedData:output_type -> alpcrun.v1.Status
-	8,  // 29: alpcrun.v1.Cache.GetSharedData:output_type -> alpcrun.v1.SharedData
-	9,  // 30: alpcrun.v1.Cache.DeleteSharedData:output_type -> alpcrun.v1.Status
-	20, // [20:31] is the sub-list for method output_type
-	9,  // [9:20] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	23, // 9: alpcrun.v1.ClusterStatus.started:type_name -> google.protobuf.Timestamp
+	17, // 10: alpcrun.v1.ListSessionsResponse.sessions:type_name -> alpcrun.v1.SessionInfo
+	3,  // 11: alpcrun.v1.SessionInfo.session:type_name -> alpcrun.v1.Session
+	23, // 12: alpcrun.v1.SessionInfo.created:type_name -> google.protobuf.Timestamp
+	22, // 13: alpcrun.v1.SessionInfo.idle_for:type_name -> google.protobuf.Duration
+	20, // 14: alpcrun.v1.ListWorkersResponse.workers:type_name -> alpcrun.v1.WorkerInfo
+	1,  // 15: alpcrun.v1.WorkerInfo.state:type_name -> alpcrun.v1.WorkerState.State
+	23, // 16: alpcrun.v1.WorkerInfo.last_heartbeat:type_name -> google.protobuf.Timestamp
+	23, // 17: alpcrun.v1.WorkerInfo.registered:type_name -> google.protobuf.Timestamp
+	3,  // 18: alpcrun.v1.Queue.CreateSession:input_type -> alpcrun.v1.Session
+	3,  // 19: alpcrun.v1.Queue.UpdateSession:input_type -> alpcrun.v1.Session
+	3,  // 20: alpcrun.v1.Queue.CloseSession:input_type -> alpcrun.v1.Session
+	6,  // 21: alpcrun.v1.Queue.ClientStream:input_type -> alpcrun.v1.Batch
+	3,  // 22: alpcrun.v1.Queue.ClientStreamDeadLetters:input_type -> alpcrun.v1.Session
+	6,  // 23: alpcrun.v1.Queue.WorkerStream:input_type -> alpcrun.v1.Batch
+	10, // 24: alpcrun.v1.Queue.WorkerUpdate:input_type -> alpcrun.v1.WorkerState
+	8,  // 25: alpcrun.v1.Cache.SetSharedData:input_type -> alpcrun.v1.SharedData
+	8,  // 26: alpcrun.v1.Cache.UpdateSharedData:input_type -> alpcrun.v1.SharedData
+	8,  // 27: alpcrun.v1.Cache.GetSharedData:input_type -> alpcrun.v1.SharedData
+	8,  // 28: alpcrun.v1.Cache.DeleteSharedData:input_type -> alpcrun.v1.SharedData
+	12, // 29: alpcrun.v1.Admin.GetClusterStatus:input_type -> alpcrun.v1.GetClusterStatusRequest
+	14, // 30: alpcrun.v1.Admin.ListSessions:input_type -> alpcrun.v1.ListSessionsRequest
+	16, // 31: alpcrun.v1.Admin.GetSession:input_type -> alpcrun.v1.GetSessionRequest
+	18, // 32: alpcrun.v1.Admin.ListWorkers:input_type -> alpcrun.v1.ListWorkersRequest
+	21, // 33: alpcrun.v1.Admin.CloseSession:input_type -> alpcrun.v1.CloseSessionRequest
+	3,  // 34: alpcrun.v1.Queue.CreateSession:output_type -> alpcrun.v1.Session
+	9,  // 35: alpcrun.v1.Queue.UpdateSession:output_type -> alpcrun.v1.Status
+	9,  // 36: alpcrun.v1.Queue.CloseSession:output_type -> alpcrun.v1.Status
+	6,  // 37: alpcrun.v1.Queue.ClientStream:output_type -> alpcrun.v1.Batch
+	6,  // 38: alpcrun.v1.Queue.ClientStreamDeadLetters:output_type -> alpcrun.v1.Batch
+	6,  // 39: alpcrun.v1.Queue.WorkerStream:output_type -> alpcrun.v1.Batch
+	11, // 40: alpcrun.v1.Queue.WorkerUpdate:output_type -> alpcrun.v1.Instruction
+	9,  // 41: alpcrun.v1.Cache.SetSharedData:output_type -> alpcrun.v1.Status
+	9,  // 42: alpcrun.v1.Cache.UpdateSharedData:output_type -> alpcrun.v1.Status
+	8,  // 43: alpcrun.v1.Cache.GetSharedData:output_type -> alpcrun.v1.SharedData
+	9,  // 44: alpcrun.v1.Cache.DeleteSharedData:output_type -> alpcrun.v1.Status
+	13, // 45: alpcrun.v1.Admin.GetClusterStatus:output_type -> alpcrun.v1.ClusterStatus
+	15, // 46: alpcrun.v1.Admin.ListSessions:output_type -> alpcrun.v1.ListSessionsResponse
+	17, // 47: alpcrun.v1.Admin.GetSession:output_type -> alpcrun.v1.SessionInfo
+	19, // 48: alpcrun.v1.Admin.ListWorkers:output_type -> alpcrun.v1.ListWorkersResponse
+	9,  // 49: alpcrun.v1.Admin.CloseSession:output_type -> alpcrun.v1.Status
+	34, // [34:50] is the sub-list for method output_type
+	18, // [18:34] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_alpcrun_v1_alpcrun_proto_init() }
@@ -1020,9 +1906,9 @@ func file_alpcrun_v1_alpcrun_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_alpcrun_v1_alpcrun_proto_rawDesc), len(file_alpcrun_v1_alpcrun_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   9,
+			NumMessages:   19,
 			NumExtensions: 0,
-			NumServices:   2,
+			NumServices:   3,
 		},
 		GoTypes:           file_alpcrun_v1_alpcrun_proto_goTypes,
 		DependencyIndexes: file_alpcrun_v1_alpcrun_proto_depIdxs,

@@ -619,3 +619,309 @@ var Cache_ServiceDesc = grpc.ServiceDesc{
 	Streams:  []grpc.StreamDesc{},
 	Metadata: "alpcrun/v1/alpcrun.proto",
 }
+
+const (
+	Admin_GetClusterStatus_FullMethodName = "/alpcrun.v1.Admin/GetClusterStatus"
+	Admin_ListSessions_FullMethodName     = "/alpcrun.v1.Admin/ListSessions"
+	Admin_GetSession_FullMethodName       = "/alpcrun.v1.Admin/GetSession"
+	Admin_ListWorkers_FullMethodName      = "/alpcrun.v1.Admin/ListWorkers"
+	Admin_CloseSession_FullMethodName     = "/alpcrun.v1.Admin/CloseSession"
+)
+
+// AdminClient is the client API for Admin service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// Admin lets an operator see and steer a running queue manager: the
+// `alpcrun` CLI (status, sessions, session, workers) and the web dashboard
+// are built on it. It is served by the queue manager on its gRPC port, with
+// the same API key check as Queue (metadata "api_key").
+//
+// Who sees what. With the server's requireClientID on, a call that carries
+// metadata "clientid" sees, gets and closes only the sessions created under
+// that client_id (others are NOT_FOUND, so their ids are not revealed); a
+// call without "clientid" is an operator's and sees every session. With
+// requireClientID off every caller sees every session. The API key is the
+// only credential: whoever holds it may act as the operator, so this scopes
+// views, it does not isolate teams from each other.
+//
+// Counts are a snapshot. "Tasks" are messages (what a client submits one
+// by one); "batches" are what the queue manager queues and hands to
+// workers, a batch holding one or more tasks.
+type AdminClient interface {
+	// One line of numbers about the whole queue manager.
+	GetClusterStatus(ctx context.Context, in *GetClusterStatusRequest, opts ...grpc.CallOption) (*ClusterStatus, error)
+	// Open sessions in id order, page_size at a time (default 100, at most
+	// 1000); pass next_page_token back as page_token for the next page. A
+	// page token from another listing is INVALID_ARGUMENT.
+	ListSessions(ctx context.Context, in *ListSessionsRequest, opts ...grpc.CallOption) (*ListSessionsResponse, error)
+	// One open session; NOT_FOUND if unknown or not visible to the caller.
+	GetSession(ctx context.Context, in *GetSessionRequest, opts ...grpc.CallOption) (*SessionInfo, error)
+	// Registered workers in id order, paginated as ListSessions.
+	ListWorkers(ctx context.Context, in *ListWorkersRequest, opts ...grpc.CallOption) (*ListWorkersResponse, error)
+	// Closes a session as Queue.CloseSession does (workers unbound, queued
+	// tasks, unread results and dead letters discarded), without the
+	// session's client_id: an operator stopping a runaway session.
+	CloseSession(ctx context.Context, in *CloseSessionRequest, opts ...grpc.CallOption) (*Status, error)
+}
+
+type adminClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewAdminClient(cc grpc.ClientConnInterface) AdminClient {
+	return &adminClient{cc}
+}
+
+func (c *adminClient) GetClusterStatus(ctx context.Context, in *GetClusterStatusRequest, opts ...grpc.CallOption) (*ClusterStatus, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ClusterStatus)
+	err := c.cc.Invoke(ctx, Admin_GetClusterStatus_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminClient) ListSessions(ctx context.Context, in *ListSessionsRequest, opts ...grpc.CallOption) (*ListSessionsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListSessionsResponse)
+	err := c.cc.Invoke(ctx, Admin_ListSessions_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminClient) GetSession(ctx context.Context, in *GetSessionRequest, opts ...grpc.CallOption) (*SessionInfo, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SessionInfo)
+	err := c.cc.Invoke(ctx, Admin_GetSession_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminClient) ListWorkers(ctx context.Context, in *ListWorkersRequest, opts ...grpc.CallOption) (*ListWorkersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListWorkersResponse)
+	err := c.cc.Invoke(ctx, Admin_ListWorkers_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminClient) CloseSession(ctx context.Context, in *CloseSessionRequest, opts ...grpc.CallOption) (*Status, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Status)
+	err := c.cc.Invoke(ctx, Admin_CloseSession_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// AdminServer is the server API for Admin service.
+// All implementations must embed UnimplementedAdminServer
+// for forward compatibility.
+//
+// Admin lets an operator see and steer a running queue manager: the
+// `alpcrun` CLI (status, sessions, session, workers) and the web dashboard
+// are built on it. It is served by the queue manager on its gRPC port, with
+// the same API key check as Queue (metadata "api_key").
+//
+// Who sees what. With the server's requireClientID on, a call that carries
+// metadata "clientid" sees, gets and closes only the sessions created under
+// that client_id (others are NOT_FOUND, so their ids are not revealed); a
+// call without "clientid" is an operator's and sees every session. With
+// requireClientID off every caller sees every session. The API key is the
+// only credential: whoever holds it may act as the operator, so this scopes
+// views, it does not isolate teams from each other.
+//
+// Counts are a snapshot. "Tasks" are messages (what a client submits one
+// by one); "batches" are what the queue manager queues and hands to
+// workers, a batch holding one or more tasks.
+type AdminServer interface {
+	// One line of numbers about the whole queue manager.
+	GetClusterStatus(context.Context, *GetClusterStatusRequest) (*ClusterStatus, error)
+	// Open sessions in id order, page_size at a time (default 100, at most
+	// 1000); pass next_page_token back as page_token for the next page. A
+	// page token from another listing is INVALID_ARGUMENT.
+	ListSessions(context.Context, *ListSessionsRequest) (*ListSessionsResponse, error)
+	// One open session; NOT_FOUND if unknown or not visible to the caller.
+	GetSession(context.Context, *GetSessionRequest) (*SessionInfo, error)
+	// Registered workers in id order, paginated as ListSessions.
+	ListWorkers(context.Context, *ListWorkersRequest) (*ListWorkersResponse, error)
+	// Closes a session as Queue.CloseSession does (workers unbound, queued
+	// tasks, unread results and dead letters discarded), without the
+	// session's client_id: an operator stopping a runaway session.
+	CloseSession(context.Context, *CloseSessionRequest) (*Status, error)
+	mustEmbedUnimplementedAdminServer()
+}
+
+// UnimplementedAdminServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedAdminServer struct{}
+
+func (UnimplementedAdminServer) GetClusterStatus(context.Context, *GetClusterStatusRequest) (*ClusterStatus, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetClusterStatus not implemented")
+}
+func (UnimplementedAdminServer) ListSessions(context.Context, *ListSessionsRequest) (*ListSessionsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListSessions not implemented")
+}
+func (UnimplementedAdminServer) GetSession(context.Context, *GetSessionRequest) (*SessionInfo, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetSession not implemented")
+}
+func (UnimplementedAdminServer) ListWorkers(context.Context, *ListWorkersRequest) (*ListWorkersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListWorkers not implemented")
+}
+func (UnimplementedAdminServer) CloseSession(context.Context, *CloseSessionRequest) (*Status, error) {
+	return nil, status.Error(codes.Unimplemented, "method CloseSession not implemented")
+}
+func (UnimplementedAdminServer) mustEmbedUnimplementedAdminServer() {}
+func (UnimplementedAdminServer) testEmbeddedByValue()               {}
+
+// UnsafeAdminServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to AdminServer will
+// result in compilation errors.
+type UnsafeAdminServer interface {
+	mustEmbedUnimplementedAdminServer()
+}
+
+func RegisterAdminServer(s grpc.ServiceRegistrar, srv AdminServer) {
+	// If the following call panics, it indicates UnimplementedAdminServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&Admin_ServiceDesc, srv)
+}
+
+func _Admin_GetClusterStatus_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetClusterStatusRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).GetClusterStatus(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_GetClusterStatus_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).GetClusterStatus(ctx, req.(*GetClusterStatusRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Admin_ListSessions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListSessionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).ListSessions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_ListSessions_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).ListSessions(ctx, req.(*ListSessionsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Admin_GetSession_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetSessionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).GetSession(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_GetSession_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).GetSession(ctx, req.(*GetSessionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Admin_ListWorkers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListWorkersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).ListWorkers(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_ListWorkers_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).ListWorkers(ctx, req.(*ListWorkersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Admin_CloseSession_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CloseSessionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).CloseSession(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_CloseSession_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).CloseSession(ctx, req.(*CloseSessionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// Admin_ServiceDesc is the grpc.ServiceDesc for Admin service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var Admin_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "alpcrun.v1.Admin",
+	HandlerType: (*AdminServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "GetClusterStatus",
+			Handler:    _Admin_GetClusterStatus_Handler,
+		},
+		{
+			MethodName: "ListSessions",
+			Handler:    _Admin_ListSessions_Handler,
+		},
+		{
+			MethodName: "GetSession",
+			Handler:    _Admin_GetSession_Handler,
+		},
+		{
+			MethodName: "ListWorkers",
+			Handler:    _Admin_ListWorkers_Handler,
+		},
+		{
+			MethodName: "CloseSession",
+			Handler:    _Admin_CloseSession_Handler,
+		},
+	},
+	Streams:  []grpc.StreamDesc{},
+	Metadata: "alpcrun/v1/alpcrun.proto",
+}

@@ -2,7 +2,7 @@
 // port, next to its gRPC port:
 //
 //	/metrics        Prometheus text format: the service's registry plus Go
-//	                runtime and process metrics
+//	                runtime and process metrics and alpcrun_build_info
 //	/healthz        200 while the process runs (liveness)
 //	/readyz         200 only while the service is marked ready (readiness):
 //	                false until it serves, and again while it drains
@@ -29,12 +29,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/alpcrun/alpcrun/internal/version"
 )
 
 // Server serves the admin endpoints. Its methods are safe for concurrent
 // use.
 type Server struct {
 	handler http.Handler
+	mux     *http.ServeMux
 	ready   atomic.Bool
 	mu      struct {
 		sync.Mutex
@@ -54,6 +57,7 @@ func New(g prometheus.Gatherer) *Server {
 	runtime.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		version.Collector(),
 	)
 	s := &Server{}
 
@@ -75,9 +79,13 @@ func New(g prometheus.Gatherer) *Server {
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	mux.Handle("/debug/fgprof", fgprof.Handler())
-	s.handler = mux
+	s.handler, s.mux = mux, mux
 	return s
 }
+
+// Handle mounts h at pattern (http.ServeMux syntax) beside the endpoints
+// above, e.g. a service's own pages. Call it before Start.
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
 
 // Handler returns the endpoints, for a caller that serves them itself.
 func (s *Server) Handler() http.Handler { return s.handler }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"time"
 
@@ -39,6 +40,10 @@ type Service struct {
 	Register func(*grpc.Server)
 	// Extra server options, e.g. larger message limits.
 	Options []grpc.ServerOption
+	// HTTP are extra handlers on the HTTP side by mux pattern (the queue
+	// manager's dashboard), behind the API keys (auth.HTTP); /metrics and
+	// the probes stay open, as before.
+	HTTP map[string]http.Handler
 }
 
 // Run serves until ctx is done, then drains: readiness goes false, gRPC
@@ -75,6 +80,9 @@ func Run(ctx context.Context, svc Service, ready chan<- string) error {
 	var adm *admin.Server
 	if svc.Common.HTTPListen != "" {
 		adm = admin.New(svc.Registry)
+		for pattern, h := range svc.HTTP {
+			adm.Handle(pattern, a.HTTP(h))
+		}
 		if err := adm.Start(svc.Common.HTTPListen); err != nil {
 			lis.Close()
 			return fmt.Errorf("HTTP listener (key httpListen): %w", err)

@@ -12,9 +12,10 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x61lpcrun/v1/alpcrun.proto\x12\nalpcrun.v1\x1a\x1egoogle/protobuf/duration.proto\"f\n\x07Session\x12\n\n\x02id\x18\x01 \x01(\t\x12\x1c\n\x03\x61pp\x18\x02 \x01(\x0b\x32\x0f.alpcrun.v1.App\x12\x31\n\nattributes\x18\x03 \x01(\x0b\x32\x1d.alpcrun.v1.SessionAttributes\"\x11\n\x03\x41pp\x12\n\n\x02id\x18\x01 \x01(\t\"\xf0\x02\n\x11SessionAttributes\x12\x10\n\x08priority\x18\x01 \x01(\r\x12\x11\n\tclient_id\x18\x02 \x01(\t\x12\x18\n\x0bmin_workers\x18\x03 \x01(\rH\x00\x88\x01\x01\x12\x18\n\x0bmax_workers\x18\x04 \x01(\rH\x01\x88\x01\x01\x12/\n\x0cidle_timeout\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x13\n\x0bpreemptible\x18\x06 \x01(\x08\x12\x1e\n\x16\x63leanup_on_client_exit\x18\x07 \x01(\x08\x12\'\n\x1fmax_inflight_batches_per_worker\x18\x08 \x01(\r\x12\x0c\n\x04tags\x18\t \x03(\t\x12\x14\n\x0cmax_attempts\x18\n \x01(\r\x12/\n\x0ctask_timeout\x18\x0b \x01(\x0b\x32\x19.google.protobuf.DurationB\x0e\n\x0c_min_workersB\x0e\n\x0c_max_workers\"\xdb\x02\n\x05\x42\x61tch\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x10\n\x08priority\x18\x03 \x01(\r\x12%\n\x08messages\x18\x04 \x03(\x0b\x32\x13.alpcrun.v1.Message\x12\x1c\n\x0fuse_shared_data\x18\x05 \x01(\x08H\x00\x88\x01\x01\x12.\n!required_shared_data_update_level\x18\x06 \x01(\rH\x01\x88\x01\x01\x12(\n\x06revoke\x18\n \x01(\x0e\x32\x18.alpcrun.v1.Batch.Revoke\"G\n\x06Revoke\x12\x16\n\x12REVOKE_UNSPECIFIED\x10\x00\x12\n\n\x06REVOKE\x10\x01\x12\x0c\n\x08RETURNED\x10\x02\x12\x0b\n\x07STARTED\x10\x03\x42\x12\n\x10_use_shared_dataB$\n\"_required_shared_data_update_level\"G\n\x07Message\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07payload\x18\x02 \x01(\x0c\x12\r\n\x05\x65rror\x18\x03 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x04 \x01(\r\"\x85\x01\n\nSharedData\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x19\n\x0cupdate_level\x18\x02 \x01(\rH\x00\x88\x01\x01\x12\x0f\n\x07payload\x18\x03 \x01(\x0c\x12&\n\x03ttl\x18\x04 \x01(\x0b\x32\x19.google.protobuf.DurationB\x0f\n\r_update_level\"/\n\x06Status\x12\x0f\n\x07message\x18\x01 \x01(\t\x12\x14\n\x0cupdate_level\x18\x02 \x01(\r\"\xa5\x01\n\x0bWorkerState\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12,\n\x05state\x18\x02 \x01(\x0e\x32\x1d.alpcrun.v1.WorkerState.State\x12\x12\n\nsession_id\x18\x03 \x01(\t\"A\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x08\n\x04IDLE\x10\x01\x12\t\n\x05\x42OUND\x10\x02\x12\x0c\n\x08\x44RAINING\x10\x03\"\x9f\x01\n\x0bInstruction\x12*\n\x04type\x18\x01 \x01(\x0e\x32\x1c.alpcrun.v1.Instruction.Type\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x1c\n\x14max_inflight_batches\x18\x03 \x01(\r\"2\n\x04Type\x12\x14\n\x10TYPE_UNSPECIFIED\x10\x00\x12\x08\n\x04\x42IND\x10\x01\x12\n\n\x06UNBIND\x10\x02\x32\xb4\x03\n\x05Queue\x12\x39\n\rCreateSession\x12\x13.alpcrun.v1.Session\x1a\x13.alpcrun.v1.Session\x12\x38\n\rUpdateSession\x12\x13.alpcrun.v1.Session\x1a\x12.alpcrun.v1.Status\x12\x37\n\x0c\x43loseSession\x12\x13.alpcrun.v1.Session\x1a\x12.alpcrun.v1.Status\x12\x38\n\x0c\x43lientStream\x12\x11.alpcrun.v1.Batch\x1a\x11.alpcrun.v1.Batch(\x01\x30\x01\x12\x43\n\x17\x43lientStreamDeadLetters\x12\x13.alpcrun.v1.Session\x1a\x11.alpcrun.v1.Batch0\x01\x12\x38\n\x0cWorkerStream\x12\x11.alpcrun.v1.Batch\x1a\x11.alpcrun.v1.Batch(\x01\x30\x01\x12\x44\n\x0cWorkerUpdate\x12\x17.alpcrun.v1.WorkerState\x1a\x17.alpcrun.v1.Instruction(\x01\x30\x01\x32\x85\x02\n\x05\x43\x61\x63he\x12;\n\rSetSharedData\x12\x16.alpcrun.v1.SharedData\x1a\x12.alpcrun.v1.Status\x12>\n\x10UpdateSharedData\x12\x16.alpcrun.v1.SharedData\x1a\x12.alpcrun.v1.Status\x12?\n\rGetSharedData\x12\x16.alpcrun.v1.SharedData\x1a\x16.alpcrun.v1.SharedData\x12>\n\x10\x44\x65leteSharedData\x12\x16.alpcrun.v1.SharedData\x1a\x12.alpcrun.v1.StatusB7Z5github.com/alpcrun/alpcrun/proto/alpcrun/v1;alpcrunpbb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x61lpcrun/v1/alpcrun.proto\x12\nalpcrun.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"f\n\x07Session\x12\n\n\x02id\x18\x01 \x01(\t\x12\x1c\n\x03\x61pp\x18\x02 \x01(\x0b\x32\x0f.alpcrun.v1.App\x12\x31\n\nattributes\x18\x03 \x01(\x0b\x32\x1d.alpcrun.v1.SessionAttributes\"\x11\n\x03\x41pp\x12\n\n\x02id\x18\x01 \x01(\t\"\xf0\x02\n\x11SessionAttributes\x12\x10\n\x08priority\x18\x01 \x01(\r\x12\x11\n\tclient_id\x18\x02 \x01(\t\x12\x18\n\x0bmin_workers\x18\x03 \x01(\rH\x00\x88\x01\x01\x12\x18\n\x0bmax_workers\x18\x04 \x01(\rH\x01\x88\x01\x01\x12/\n\x0cidle_timeout\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x13\n\x0bpreemptible\x18\x06 \x01(\x08\x12\x1e\n\x16\x63leanup_on_client_exit\x18\x07 \x01(\x08\x12\'\n\x1fmax_inflight_batches_per_worker\x18\x08 \x01(\r\x12\x0c\n\x04tags\x18\t \x03(\t\x12\x14\n\x0cmax_attempts\x18\n \x01(\r\x12/\n\x0ctask_timeout\x18\x0b \x01(\x0b\x32\x19.google.protobuf.DurationB\x0e\n\x0c_min_workersB\x0e\n\x0c_max_workers\"\xdb\x02\n\x05\x42\x61tch\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x10\n\x08priority\x18\x03 \x01(\r\x12%\n\x08messages\x18\x04 \x03(\x0b\x32\x13.alpcrun.v1.Message\x12\x1c\n\x0fuse_shared_data\x18\x05 \x01(\x08H\x00\x88\x01\x01\x12.\n!required_shared_data_update_level\x18\x06 \x01(\rH\x01\x88\x01\x01\x12(\n\x06revoke\x18\n \x01(\x0e\x32\x18.alpcrun.v1.Batch.Revoke\"G\n\x06Revoke\x12\x16\n\x12REVOKE_UNSPECIFIED\x10\x00\x12\n\n\x06REVOKE\x10\x01\x12\x0c\n\x08RETURNED\x10\x02\x12\x0b\n\x07STARTED\x10\x03\x42\x12\n\x10_use_shared_dataB$\n\"_required_shared_data_update_level\"G\n\x07Message\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07payload\x18\x02 \x01(\x0c\x12\r\n\x05\x65rror\x18\x03 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x04 \x01(\r\"\x85\x01\n\nSharedData\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x19\n\x0cupdate_level\x18\x02 \x01(\rH\x00\x88\x01\x01\x12\x0f\n\x07payload\x18\x03 \x01(\x0c\x12&\n\x03ttl\x18\x04 \x01(\x0b\x32\x19.google.protobuf.DurationB\x0f\n\r_update_level\"/\n\x06Status\x12\x0f\n\x07message\x18\x01 \x01(\t\x12\x14\n\x0cupdate_level\x18\x02 \x01(\r\"\xa5\x01\n\x0bWorkerState\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12,\n\x05state\x18\x02 \x01(\x0e\x32\x1d.alpcrun.v1.WorkerState.State\x12\x12\n\nsession_id\x18\x03 \x01(\t\"A\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x08\n\x04IDLE\x10\x01\x12\t\n\x05\x42OUND\x10\x02\x12\x0c\n\x08\x44RAINING\x10\x03\"\x9f\x01\n\x0bInstruction\x12*\n\x04type\x18\x01 \x01(\x0e\x32\x1c.alpcrun.v1.Instruction.Type\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x1c\n\x14max_inflight_batches\x18\x03 \x01(\r\"2\n\x04Type\x12\x14\n\x10TYPE_UNSPECIFIED\x10\x00\x12\x08\n\x04\x42IND\x10\x01\x12\n\n\x06UNBIND\x10\x02\"\x19\n\x17GetClusterStatusRequest\"\x84\x03\n\rClusterStatus\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x10\n\x08revision\x18\x02 \x01(\t\x12+\n\x07started\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tscheduler\x18\x04 \x01(\t\x12\x12\n\nqueue_type\x18\x05 \x01(\t\x12\x10\n\x08sessions\x18\x06 \x01(\r\x12\x0f\n\x07workers\x18\x07 \x01(\r\x12\x14\n\x0cworkers_idle\x18\x08 \x01(\r\x12\x15\n\rworkers_bound\x18\t \x01(\r\x12\x18\n\x10workers_draining\x18\n \x01(\r\x12\x14\n\x0ctasks_queued\x18\x0b \x01(\x04\x12\x16\n\x0etasks_inflight\x18\x0c \x01(\x04\x12\x12\n\ntasks_dead\x18\r \x01(\x04\x12\x1c\n\x14tasks_accepted_total\x18\x0e \x01(\x04\x12\x18\n\x10tasks_done_total\x18\x0f \x01(\x04\x12\x18\n\x10tasks_dead_total\x18\x10 \x01(\x04\"<\n\x13ListSessionsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"Z\n\x14ListSessionsResponse\x12)\n\x08sessions\x18\x01 \x03(\x0b\x32\x17.alpcrun.v1.SessionInfo\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x1f\n\x11GetSessionRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\xf6\x02\n\x0bSessionInfo\x12$\n\x07session\x18\x01 \x01(\x0b\x32\x13.alpcrun.v1.Session\x12\x14\n\x0ctasks_queued\x18\x02 \x01(\x04\x12\x16\n\x0etasks_inflight\x18\x03 \x01(\x04\x12\x12\n\ntasks_done\x18\x04 \x01(\x04\x12\x12\n\ntasks_dead\x18\x05 \x01(\x04\x12\x16\n\x0etasks_accepted\x18\x06 \x01(\x04\x12\x16\n\x0e\x62\x61tches_queued\x18\x07 \x01(\r\x12\x18\n\x10\x62\x61tches_inflight\x18\x08 \x01(\r\x12\x16\n\x0eresults_unread\x18\t \x01(\r\x12\x0f\n\x07workers\x18\n \x03(\t\x12+\n\x07\x63reated\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x08idle_for\x18\x0c \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x0c\n\x04idle\x18\r \x01(\x08\x12\x10\n\x08\x61ttached\x18\x0e \x01(\x08\";\n\x12ListWorkersRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"W\n\x13ListWorkersResponse\x12\'\n\x07workers\x18\x01 \x03(\x0b\x32\x16.alpcrun.v1.WorkerInfo\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x87\x02\n\nWorkerInfo\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04node\x18\x02 \x01(\t\x12\x0b\n\x03pod\x18\x03 \x01(\t\x12,\n\x05state\x18\x04 \x01(\x0e\x32\x1d.alpcrun.v1.WorkerState.State\x12\x12\n\nsession_id\x18\x05 \x01(\t\x12\x18\n\x10inflight_batches\x18\x06 \x01(\r\x12\x12\n\ntasks_done\x18\x07 \x01(\x04\x12\x32\n\x0elast_heartbeat\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nregistered\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"!\n\x13\x43loseSessionRequest\x12\n\n\x02id\x18\x01 \x01(\t2\xb4\x03\n\x05Queue\x12\x39\n\rCreateSession\x12\x13.alpcrun.v1.Session\x1a\x13.alpcrun.v1.Session\x12\x38\n\rUpdateSession\x12\x13.alpcrun.v1.Session\x1a\x12.alpcrun.v1.Status\x12\x37\n\x0c\x43loseSession\x12\x13.alpcrun.v1.Session\x1a\x12.alpcrun.v1.Status\x12\x38\n\x0c\x43lientStream\x12\x11.alpcrun.v1.Batch\x1a\x11.alpcrun.v1.Batch(\x01\x30\x01\x12\x43\n\x17\x43lientStreamDeadLetters\x12\x13.alpcrun.v1.Session\x1a\x11.alpcrun.v1.Batch0\x01\x12\x38\n\x0cWorkerStream\x12\x11.alpcrun.v1.Batch\x1a\x11.alpcrun.v1.Batch(\x01\x30\x01\x12\x44\n\x0cWorkerUpdate\x12\x17.alpcrun.v1.WorkerState\x1a\x17.alpcrun.v1.Instruction(\x01\x30\x01\x32\x85\x02\n\x05\x43\x61\x63he\x12;\n\rSetSharedData\x12\x16.alpcrun.v1.SharedData\x1a\x12.alpcrun.v1.Status\x12>\n\x10UpdateSharedData\x12\x16.alpcrun.v1.SharedData\x1a\x12.alpcrun.v1.Status\x12?\n\rGetSharedData\x12\x16.alpcrun.v1.SharedData\x1a\x16.alpcrun.v1.SharedData\x12>\n\x10\x44\x65leteSharedData\x12\x16.alpcrun.v1.SharedData\x1a\x12.alpcrun.v1.Status2\x89\x03\n\x05\x41\x64min\x12R\n\x10GetClusterStatus\x12#.alpcrun.v1.GetClusterStatusRequest\x1a\x19.alpcrun.v1.ClusterStatus\x12Q\n\x0cListSessions\x12\x1f.alpcrun.v1.ListSessionsRequest\x1a .alpcrun.v1.ListSessionsResponse\x12\x44\n\nGetSession\x12\x1d.alpcrun.v1.GetSessionRequest\x1a\x17.alpcrun.v1.SessionInfo\x12N\n\x0bListWorkers\x12\x1e.alpcrun.v1.ListWorkersRequest\x1a\x1f.alpcrun.v1.ListWorkersResponse\x12\x43\n\x0c\x43loseSession\x12\x1f.alpcrun.v1.CloseSessionRequest\x1a\x12.alpcrun.v1.StatusB7Z5github.com/alpcrun/alpcrun/proto/alpcrun/v1;alpcrunpbb\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'alpcrun.v1.alpcrun_pb2', globals())
@@ -22,32 +23,54 @@ if _descriptor._USE_C_DESCRIPTORS == False:
 
   DESCRIPTOR._options = None
   DESCRIPTOR._serialized_options = b'Z5github.com/alpcrun/alpcrun/proto/alpcrun/v1;alpcrunpb'
-  _SESSION._serialized_start=72
-  _SESSION._serialized_end=174
-  _APP._serialized_start=176
-  _APP._serialized_end=193
-  _SESSIONATTRIBUTES._serialized_start=196
-  _SESSIONATTRIBUTES._serialized_end=564
-  _BATCH._serialized_start=567
-  _BATCH._serialized_end=914
-  _BATCH_REVOKE._serialized_start=785
-  _BATCH_REVOKE._serialized_end=856
-  _MESSAGE._serialized_start=916
-  _MESSAGE._serialized_end=987
-  _SHAREDDATA._serialized_start=990
-  _SHAREDDATA._serialized_end=1123
-  _STATUS._serialized_start=1125
-  _STATUS._serialized_end=1172
-  _WORKERSTATE._serialized_start=1175
-  _WORKERSTATE._serialized_end=1340
-  _WORKERSTATE_STATE._serialized_start=1275
-  _WORKERSTATE_STATE._serialized_end=1340
-  _INSTRUCTION._serialized_start=1343
-  _INSTRUCTION._serialized_end=1502
-  _INSTRUCTION_TYPE._serialized_start=1452
-  _INSTRUCTION_TYPE._serialized_end=1502
-  _QUEUE._serialized_start=1505
-  _QUEUE._serialized_end=1941
-  _CACHE._serialized_start=1944
-  _CACHE._serialized_end=2205
+  _SESSION._serialized_start=105
+  _SESSION._serialized_end=207
+  _APP._serialized_start=209
+  _APP._serialized_end=226
+  _SESSIONATTRIBUTES._serialized_start=229
+  _SESSIONATTRIBUTES._serialized_end=597
+  _BATCH._serialized_start=600
+  _BATCH._serialized_end=947
+  _BATCH_REVOKE._serialized_start=818
+  _BATCH_REVOKE._serialized_end=889
+  _MESSAGE._serialized_start=949
+  _MESSAGE._serialized_end=1020
+  _SHAREDDATA._serialized_start=1023
+  _SHAREDDATA._serialized_end=1156
+  _STATUS._serialized_start=1158
+  _STATUS._serialized_end=1205
+  _WORKERSTATE._serialized_start=1208
+  _WORKERSTATE._serialized_end=1373
+  _WORKERSTATE_STATE._serialized_start=1308
+  _WORKERSTATE_STATE._serialized_end=1373
+  _INSTRUCTION._serialized_start=1376
+  _INSTRUCTION._serialized_end=1535
+  _INSTRUCTION_TYPE._serialized_start=1485
+  _INSTRUCTION_TYPE._serialized_end=1535
+  _GETCLUSTERSTATUSREQUEST._serialized_start=1537
+  _GETCLUSTERSTATUSREQUEST._serialized_end=1562
+  _CLUSTERSTATUS._serialized_start=1565
+  _CLUSTERSTATUS._serialized_end=1953
+  _LISTSESSIONSREQUEST._serialized_start=1955
+  _LISTSESSIONSREQUEST._serialized_end=2015
+  _LISTSESSIONSRESPONSE._serialized_start=2017
+  _LISTSESSIONSRESPONSE._serialized_end=2107
+  _GETSESSIONREQUEST._serialized_start=2109
+  _GETSESSIONREQUEST._serialized_end=2140
+  _SESSIONINFO._serialized_start=2143
+  _SESSIONINFO._serialized_end=2517
+  _LISTWORKERSREQUEST._serialized_start=2519
+  _LISTWORKERSREQUEST._serialized_end=2578
+  _LISTWORKERSRESPONSE._serialized_start=2580
+  _LISTWORKERSRESPONSE._serialized_end=2667
+  _WORKERINFO._serialized_start=2670
+  _WORKERINFO._serialized_end=2933
+  _CLOSESESSIONREQUEST._serialized_start=2935
+  _CLOSESESSIONREQUEST._serialized_end=2968
+  _QUEUE._serialized_start=2971
+  _QUEUE._serialized_end=3407
+  _CACHE._serialized_start=3410
+  _CACHE._serialized_end=3671
+  _ADMIN._serialized_start=3674
+  _ADMIN._serialized_end=4067
 # @@protoc_insertion_point(module_scope)

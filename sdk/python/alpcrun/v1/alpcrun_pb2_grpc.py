@@ -470,3 +470,253 @@ class Cache(object):
             alpcrun_dot_v1_dot_alpcrun__pb2.Status.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+
+class AdminStub(object):
+    """Admin lets an operator see and steer a running queue manager: the
+    `alpcrun` CLI (status, sessions, session, workers) and the web dashboard
+    are built on it. It is served by the queue manager on its gRPC port, with
+    the same API key check as Queue (metadata "api_key").
+
+    Who sees what. With the server's requireClientID on, a call that carries
+    metadata "clientid" sees, gets and closes only the sessions created under
+    that client_id (others are NOT_FOUND, so their ids are not revealed); a
+    call without "clientid" is an operator's and sees every session. With
+    requireClientID off every caller sees every session. The API key is the
+    only credential: whoever holds it may act as the operator, so this scopes
+    views, it does not isolate teams from each other.
+
+    Counts are a snapshot. "Tasks" are messages (what a client submits one
+    by one); "batches" are what the queue manager queues and hands to
+    workers, a batch holding one or more tasks.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.GetClusterStatus = channel.unary_unary(
+                '/alpcrun.v1.Admin/GetClusterStatus',
+                request_serializer=alpcrun_dot_v1_dot_alpcrun__pb2.GetClusterStatusRequest.SerializeToString,
+                response_deserializer=alpcrun_dot_v1_dot_alpcrun__pb2.ClusterStatus.FromString,
+                )
+        self.ListSessions = channel.unary_unary(
+                '/alpcrun.v1.Admin/ListSessions',
+                request_serializer=alpcrun_dot_v1_dot_alpcrun__pb2.ListSessionsRequest.SerializeToString,
+                response_deserializer=alpcrun_dot_v1_dot_alpcrun__pb2.ListSessionsResponse.FromString,
+                )
+        self.GetSession = channel.unary_unary(
+                '/alpcrun.v1.Admin/GetSession',
+                request_serializer=alpcrun_dot_v1_dot_alpcrun__pb2.GetSessionRequest.SerializeToString,
+                response_deserializer=alpcrun_dot_v1_dot_alpcrun__pb2.SessionInfo.FromString,
+                )
+        self.ListWorkers = channel.unary_unary(
+                '/alpcrun.v1.Admin/ListWorkers',
+                request_serializer=alpcrun_dot_v1_dot_alpcrun__pb2.ListWorkersRequest.SerializeToString,
+                response_deserializer=alpcrun_dot_v1_dot_alpcrun__pb2.ListWorkersResponse.FromString,
+                )
+        self.CloseSession = channel.unary_unary(
+                '/alpcrun.v1.Admin/CloseSession',
+                request_serializer=alpcrun_dot_v1_dot_alpcrun__pb2.CloseSessionRequest.SerializeToString,
+                response_deserializer=alpcrun_dot_v1_dot_alpcrun__pb2.Status.FromString,
+                )
+
+
+class AdminServicer(object):
+    """Admin lets an operator see and steer a running queue manager: the
+    `alpcrun` CLI (status, sessions, session, workers) and the web dashboard
+    are built on it. It is served by the queue manager on its gRPC port, with
+    the same API key check as Queue (metadata "api_key").
+
+    Who sees what. With the server's requireClientID on, a call that carries
+    metadata "clientid" sees, gets and closes only the sessions created under
+    that client_id (others are NOT_FOUND, so their ids are not revealed); a
+    call without "clientid" is an operator's and sees every session. With
+    requireClientID off every caller sees every session. The API key is the
+    only credential: whoever holds it may act as the operator, so this scopes
+    views, it does not isolate teams from each other.
+
+    Counts are a snapshot. "Tasks" are messages (what a client submits one
+    by one); "batches" are what the queue manager queues and hands to
+    workers, a batch holding one or more tasks.
+    """
+
+    def GetClusterStatus(self, request, context):
+        """One line of numbers about the whole queue manager.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSessions(self, request, context):
+        """Open sessions in id order, page_size at a time (default 100, at most
+        1000); pass next_page_token back as page_token for the next page. A
+        page token from another listing is INVALID_ARGUMENT.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSession(self, request, context):
+        """One open session; NOT_FOUND if unknown or not visible to the caller.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWorkers(self, request, context):
+        """Registered workers in id order, paginated as ListSessions.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CloseSession(self, request, context):
+        """Closes a session as Queue.CloseSession does (workers unbound, queued
+        tasks, unread results and dead letters discarded), without the
+        session's client_id: an operator stopping a runaway session.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_AdminServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'GetClusterStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetClusterStatus,
+                    request_deserializer=alpcrun_dot_v1_dot_alpcrun__pb2.GetClusterStatusRequest.FromString,
+                    response_serializer=alpcrun_dot_v1_dot_alpcrun__pb2.ClusterStatus.SerializeToString,
+            ),
+            'ListSessions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSessions,
+                    request_deserializer=alpcrun_dot_v1_dot_alpcrun__pb2.ListSessionsRequest.FromString,
+                    response_serializer=alpcrun_dot_v1_dot_alpcrun__pb2.ListSessionsResponse.SerializeToString,
+            ),
+            'GetSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSession,
+                    request_deserializer=alpcrun_dot_v1_dot_alpcrun__pb2.GetSessionRequest.FromString,
+                    response_serializer=alpcrun_dot_v1_dot_alpcrun__pb2.SessionInfo.SerializeToString,
+            ),
+            'ListWorkers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWorkers,
+                    request_deserializer=alpcrun_dot_v1_dot_alpcrun__pb2.ListWorkersRequest.FromString,
+                    response_serializer=alpcrun_dot_v1_dot_alpcrun__pb2.ListWorkersResponse.SerializeToString,
+            ),
+            'CloseSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.CloseSession,
+                    request_deserializer=alpcrun_dot_v1_dot_alpcrun__pb2.CloseSessionRequest.FromString,
+                    response_serializer=alpcrun_dot_v1_dot_alpcrun__pb2.Status.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'alpcrun.v1.Admin', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+
+
+ # This class is part of an EXPERIMENTAL API.
+class Admin(object):
+    """Admin lets an operator see and steer a running queue manager: the
+    `alpcrun` CLI (status, sessions, session, workers) and the web dashboard
+    are built on it. It is served by the queue manager on its gRPC port, with
+    the same API key check as Queue (metadata "api_key").
+
+    Who sees what. With the server's requireClientID on, a call that carries
+    metadata "clientid" sees, gets and closes only the sessions created under
+    that client_id (others are NOT_FOUND, so their ids are not revealed); a
+    call without "clientid" is an operator's and sees every session. With
+    requireClientID off every caller sees every session. The API key is the
+    only credential: whoever holds it may act as the operator, so this scopes
+    views, it does not isolate teams from each other.
+
+    Counts are a snapshot. "Tasks" are messages (what a client submits one
+    by one); "batches" are what the queue manager queues and hands to
+    workers, a batch holding one or more tasks.
+    """
+
+    @staticmethod
+    def GetClusterStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/alpcrun.v1.Admin/GetClusterStatus',
+            alpcrun_dot_v1_dot_alpcrun__pb2.GetClusterStatusRequest.SerializeToString,
+            alpcrun_dot_v1_dot_alpcrun__pb2.ClusterStatus.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ListSessions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/alpcrun.v1.Admin/ListSessions',
+            alpcrun_dot_v1_dot_alpcrun__pb2.ListSessionsRequest.SerializeToString,
+            alpcrun_dot_v1_dot_alpcrun__pb2.ListSessionsResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def GetSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/alpcrun.v1.Admin/GetSession',
+            alpcrun_dot_v1_dot_alpcrun__pb2.GetSessionRequest.SerializeToString,
+            alpcrun_dot_v1_dot_alpcrun__pb2.SessionInfo.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ListWorkers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/alpcrun.v1.Admin/ListWorkers',
+            alpcrun_dot_v1_dot_alpcrun__pb2.ListWorkersRequest.SerializeToString,
+            alpcrun_dot_v1_dot_alpcrun__pb2.ListWorkersResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def CloseSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/alpcrun.v1.Admin/CloseSession',
+            alpcrun_dot_v1_dot_alpcrun__pb2.CloseSessionRequest.SerializeToString,
+            alpcrun_dot_v1_dot_alpcrun__pb2.Status.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
