@@ -45,6 +45,15 @@ type Options struct {
 	MaxBatchMessages     int `yaml:"maxBatchMessages" usage:"most messages in one task batch"`
 	MaxSessionsPerClient int `yaml:"maxSessionsPerClient" usage:"most open sessions created under one client_id; sessions created without one share a quota"`
 	MaxStreams           int `yaml:"maxStreams" usage:"most client and worker streams served at once"`
+	// Bounds on what a session may ask for (sessions.go): longer fields
+	// and more tags are refused; larger max_attempts and
+	// max_inflight_batches_per_worker are lowered to these.
+	MaxFieldBytes      int    `yaml:"maxFieldBytes" usage:"longest session id, app id, client id or tag, in bytes"`
+	MaxTags            int    `yaml:"maxTags" usage:"most tags on a session"`
+	MaxAttempts        uint32 `yaml:"maxAttempts" usage:"most deliveries of a task a session may ask for (max_attempts is lowered to it)"`
+	MaxInflightBatches uint32 `yaml:"maxInflightBatches" usage:"largest max_inflight_batches_per_worker a session may ask for (lowered to it)"`
+	// TaskTimeout is the task_timeout of sessions that set none.
+	TaskTimeout time.Duration `yaml:"taskTimeout" usage:"task_timeout of sessions that set none (0: none), so a silent worker cannot hold tasks for ever"`
 	// Transport limits, applied by ServerOptions: the largest message
 	// received (task and result batches alike), the concurrent streams of
 	// one connection, and keepalive.
@@ -79,6 +88,11 @@ func DefaultOptions() Options {
 		// 10,000 workers (two streams each) and as many client streams,
 		// with room; every stream costs a few goroutines and buffers.
 		MaxStreams: 50_000,
+		// A ULID is 26 bytes; ids and tags are names, not payloads.
+		MaxFieldBytes:      256,
+		MaxTags:            64,
+		MaxAttempts:        10,
+		MaxInflightBatches: 1000,
 		// Room for a maxBatchBytes batch plus framing, as grpctune.Tuned.
 		MaxMessageBytes: 80 << 20,
 		// The SDK client multiplexes all its sessions on one connection
@@ -129,11 +143,18 @@ func (o *Options) Validate() error {
 		{"maxBatchMessages", o.MaxBatchMessages, math.MaxInt},
 		{"maxSessionsPerClient", o.MaxSessionsPerClient, math.MaxInt},
 		{"maxStreams", o.MaxStreams, math.MaxInt},
+		{"maxFieldBytes", o.MaxFieldBytes, math.MaxInt},
+		{"maxTags", o.MaxTags, math.MaxInt},
+		{"maxAttempts", int(o.MaxAttempts), math.MaxUint32},
+		{"maxInflightBatches", int(o.MaxInflightBatches), 1 << 20},
 		{"maxConcurrentStreams", o.MaxConcurrentStreams, math.MaxUint32},
 	} {
 		if n.v < 1 || n.v > n.max {
 			p.Add(n.key, "must be from 1 to %d, got %d", n.max, n.v)
 		}
+	}
+	if o.TaskTimeout < 0 {
+		p.Add("taskTimeout", "must not be negative, got %v", o.TaskTimeout)
 	}
 	if o.Keepalive.Time < time.Second {
 		p.Add("keepaliveTime", "must be at least 1s, got %v", o.Keepalive.Time)

@@ -5,8 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -166,4 +171,56 @@ func TestOneWorkerStreamPerSession(t *testing.T) {
 	second := w.openStream(t, s.Id)
 	_, err := second.Recv()
 	wantCode(t, err, codes.AlreadyExists)
+}
+
+// Session fields that cost memory on every response, log line and page
+// that names them are bounded; attributes that size per-worker buffers
+// are lowered to the server's caps; a session without task_timeout gets
+// the server's.
+func TestSessionFieldBounds(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	ts := startServer(t, Options{Registerer: reg, MaxFieldBytes: 16, MaxTags: 2, MaxAttempts: 5, MaxInflightBatches: 20, TaskTimeout: time.Minute})
+	ctx := testCtx(t)
+	long := strings.Repeat("x", 17)
+	for name, in := range map[string]*pb.Session{
+		"id":        {Id: long, App: &pb.App{Id: "a"}},
+		"app":       {App: &pb.App{Id: long}},
+		"client_id": {App: &pb.App{Id: "a"}, Attributes: &pb.SessionAttributes{ClientId: long}},
+		"tag":       {App: &pb.App{Id: "a"}, Attributes: &pb.SessionAttributes{Tags: []string{long}}},
+		"tags":      {App: &pb.App{Id: "a"}, Attributes: &pb.SessionAttributes{Tags: []string{"a", "b", "c"}}},
+	} {
+		_, err := ts.q.CreateSession(ctx, in)
+		if status.Code(err) != codes.InvalidArgument {
+			t.Errorf("%s over its bound: %v, want InvalidArgument", name, err)
+		}
+	}
+	if got := refusals(reg, "maxFieldBytes") + refusals(reg, "maxTags"); got != 5 {
+		t.Errorf("%v refusals counted, want 5", got)
+	}
+	s := ts.createSession(t, ctx, &pb.SessionAttributes{MaxAttempts: 1 << 30, MaxInflightBatchesPerWorker: 1 << 31})
+	a := s.GetAttributes()
+	if a.GetMaxAttempts() != 5 || a.GetMaxInflightBatchesPerWorker() != 20 || a.GetTaskTimeout().AsDuration() != time.Minute {
+		t.Fatalf("attributes %v, want max_attempts 5, max_inflight 20, task_timeout 1m", a)
+	}
+	// A worker of that session is served with a window of 20.
+	cs := ts.clientStream(t, ctx, s.Id)
+	for i := range 25 {
+		if err := cs.Send(batchOf(s.Id, fmt.Sprint("t", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w := ts.newRawWorker(t, ctx)
+	md := metadata.Pairs("workerid", w.id, "sessionid", s.Id, "revoke", "1")
+	if in := w.next(t); in.Type != pb.Instruction_BIND || in.MaxInflightBatches != 20 {
+		t.Fatalf("instruction %v, want BIND with a window of 20", in)
+	}
+	st, err := ts.q.WorkerStream(metadata.NewOutgoingContext(ctx, md))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		if _, err := st.Recv(); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

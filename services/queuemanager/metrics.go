@@ -33,10 +33,12 @@ const (
 	limitMessageBytes
 	limitSessions
 	limitStreams
+	limitFieldBytes
+	limitTags
 	numLimits
 )
 
-var limitKeys = [numLimits]string{"maxBatchMessages", "maxMessageBytes", "maxSessionsPerClient", "maxStreams"}
+var limitKeys = [numLimits]string{"maxBatchMessages", "maxMessageBytes", "maxSessionsPerClient", "maxStreams", "maxFieldBytes", "maxTags"}
 
 func newMetrics(s *Server, reg prometheus.Registerer) *metrics {
 	tasks := prometheus.NewCounterVec(prometheus.CounterOpts{

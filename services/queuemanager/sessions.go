@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/alpcrun/alpcrun/core/session"
@@ -51,6 +53,34 @@ func fromProto(a *pb.SessionAttributes) (session.Attributes, error) {
 		MaxAttempts:         a.MaxAttempts,
 		TaskTimeout:         taskTimeout,
 	}, nil
+}
+
+// bound holds a session's fields to the server's limits: ids and tags
+// beyond maxFieldBytes or maxTags are refused (they would cost every
+// response and log line that names them), max_attempts and
+// max_inflight_batches_per_worker above maxAttempts and
+// maxInflightBatches are lowered to them.
+func (s *Server) bound(in *pb.Session, a *session.Attributes) error {
+	limit := s.opts.MaxFieldBytes
+	for _, f := range []struct{ name, v string }{{"id", in.GetId()}, {"app.id", in.GetApp().GetId()}, {"client_id", a.ClientID}} {
+		if len(f.v) > limit {
+			s.metrics.refused[limitFieldBytes].Inc()
+			return status.Errorf(codes.InvalidArgument, "%s of %d bytes is over maxFieldBytes %d", f.name, len(f.v), limit)
+		}
+	}
+	if len(a.Tags) > s.opts.MaxTags {
+		s.metrics.refused[limitTags].Inc()
+		return status.Errorf(codes.InvalidArgument, "%d tags are over maxTags %d", len(a.Tags), s.opts.MaxTags)
+	}
+	for _, t := range a.Tags {
+		if len(t) > limit {
+			s.metrics.refused[limitFieldBytes].Inc()
+			return status.Errorf(codes.InvalidArgument, "a tag of %d bytes is over maxFieldBytes %d", len(t), limit)
+		}
+	}
+	a.MaxAttempts = min(a.MaxAttempts, s.opts.MaxAttempts)
+	a.MaxInflight = min(a.MaxInflight, s.opts.MaxInflightBatches)
+	return nil
 }
 
 func toProto(s *session.Session) *pb.Session {
@@ -101,6 +131,12 @@ func (s *Server) CreateSession(_ context.Context, in *pb.Session) (*pb.Session, 
 	if err != nil {
 		return nil, toStatus(err)
 	}
+	if err := s.bound(in, &attrs); err != nil {
+		return nil, err
+	}
+	if attrs.TaskTimeout == 0 {
+		attrs.TaskTimeout = s.opts.TaskTimeout
+	}
 	sess, err := s.createSession(attrs.ClientID, func() (*session.Session, error) {
 		return s.sessions.Create(in.GetId(), in.GetApp().GetId(), attrs, s.now())
 	})
@@ -123,6 +159,9 @@ func (s *Server) UpdateSession(ctx context.Context, in *pb.Session) (*pb.Status,
 	upd, err := fromProto(in.GetAttributes())
 	if err != nil {
 		return nil, toStatus(err)
+	}
+	if err := s.bound(in, &upd); err != nil {
+		return nil, err
 	}
 	pa := in.GetAttributes()
 	_, err = s.sessions.Update(in.GetId(), func(a *session.Attributes) {
