@@ -18,6 +18,9 @@ var (
 	// ErrLevel: Get of a level that is not the stored one, or Update to a
 	// level that is not above it.
 	ErrLevel = errors.New("cache: update level mismatch")
+	// ErrFull is returned by a write that would take the store past its
+	// MaxBytes.
+	ErrFull = errors.New("cache: full")
 )
 
 // MaxSessionID is the longest session id accepted, in bytes. Session ids

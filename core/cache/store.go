@@ -22,6 +22,10 @@ type StoreConfig struct {
 	MaxTTL time.Duration
 	// MaxPayload is the largest payload accepted, in bytes.
 	MaxPayload int
+	// MaxBytes bounds the payload bytes held in all (0: unbounded); a
+	// write past it is ErrFull, so that no client can fill the memory of
+	// a cache that others share.
+	MaxBytes int64
 	// Now is the clock; tests may replace it.
 	Now func() time.Time
 }
@@ -104,6 +108,15 @@ func (s *Store) liveLocked(session string, now time.Time) *item {
 	return it
 }
 
+// roomLocked reports ErrFull when growing the store by n bytes would take
+// it past MaxBytes.
+func (s *Store) roomLocked(n int64) error {
+	if s.cfg.MaxBytes > 0 && n > 0 && s.mu.bytes+n > s.cfg.MaxBytes {
+		return fmt.Errorf("%w: %d bytes held, %d more would pass maxBytes %d", ErrFull, s.mu.bytes, n, s.cfg.MaxBytes)
+	}
+	return nil
+}
+
 func (s *Store) removeLocked(it *item) {
 	heap.Remove(&s.mu.exp, it.index)
 	delete(s.mu.m, it.key.Session)
@@ -125,6 +138,9 @@ func (s *Store) Set(w Write) (Entry, error) {
 	defer s.mu.Unlock()
 	if it := s.liveLocked(w.Session, now); it != nil {
 		return Entry{}, fmt.Errorf("%w: session %q has shared data at level %d", ErrExists, w.Session, it.e.Level)
+	}
+	if err := s.roomLocked(int64(len(w.Payload))); err != nil {
+		return Entry{}, err
 	}
 	it := &item{key: Key{Session: w.Session}, e: Entry{Level: level, Payload: w.Payload, Expires: now.Add(ttl)}, size: int64(len(w.Payload))}
 	s.mu.m[w.Session] = it
@@ -158,6 +174,9 @@ func (s *Store) Update(w Write) (Entry, error) {
 		return Entry{}, fmt.Errorf("%w: level %d is not above the stored level %d of session %q", ErrLevel, *w.Level, stored, w.Session)
 	default:
 		level = *w.Level
+	}
+	if err := s.roomLocked(int64(len(w.Payload)) - it.size); err != nil {
+		return Entry{}, err
 	}
 	s.mu.bytes += int64(len(w.Payload)) - it.size
 	it.size = int64(len(w.Payload))

@@ -225,3 +225,31 @@ func TestStoreConcurrent(t *testing.T) {
 		t.Fatalf("Stats = %d, %d; entries say %d, %d", gotN, got, n, want)
 	}
 }
+
+// MaxBytes bounds what all sessions hold together: a write that would pass
+// it is ErrFull, and shrinking or deleting makes room again.
+func TestStoreMaxBytes(t *testing.T) {
+	s := NewStore(StoreConfig{MaxBytes: 10})
+	if _, err := s.Set(Write{Session: "a", Payload: make([]byte, 6)}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.Set(Write{Session: "b", Payload: make([]byte, 6)})
+	wantErr(t, err, ErrFull)
+	_, err = s.Update(Write{Session: "a", Payload: make([]byte, 11)})
+	wantErr(t, err, ErrFull)
+	if _, err := s.Update(Write{Session: "a", Payload: make([]byte, 4)}); err != nil {
+		t.Fatalf("shrinking: %v", err)
+	}
+	if _, err := s.Set(Write{Session: "b", Payload: make([]byte, 6)}); err != nil {
+		t.Fatalf("after shrinking: %v", err)
+	}
+	if _, err := s.Delete("a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Set(Write{Session: "c", Payload: make([]byte, 4)}); err != nil {
+		t.Fatalf("after deleting: %v", err)
+	}
+	if _, bytes := s.Stats(); bytes != 10 {
+		t.Fatalf("%d bytes held, want 10", bytes)
+	}
+}

@@ -89,6 +89,7 @@ var errCodes = []struct {
 	{cache.ErrNotFound, codes.NotFound},
 	{cache.ErrExists, codes.AlreadyExists},
 	{cache.ErrLevel, codes.FailedPrecondition},
+	{cache.ErrFull, codes.ResourceExhausted},
 	{context.Canceled, codes.Canceled},
 	{context.DeadlineExceeded, codes.DeadlineExceeded},
 }

@@ -170,3 +170,18 @@ func TestLargePayload(t *testing.T) {
 	_, err = ts.c.UpdateSharedData(ctx, &pb.SharedData{SessionId: "s", Payload: make([]byte, cache.DefaultMaxPayload+1)})
 	servicetest.WantCode(t, err, codes.InvalidArgument)
 }
+
+// A write past maxBytes, what all sessions may hold together, is
+// RESOURCE_EXHAUSTED: one client cannot fill the cache that others share.
+func TestMaxBytes(t *testing.T) {
+	ts := startServer(t, Options{MaxPayload: 1 << 10, MaxBytes: 1 << 10})
+	ctx := servicetest.Context(t)
+	big := string(make([]byte, 600))
+	if _, err := ts.c.SetSharedData(ctx, data("a", nil, big, 0)); err != nil {
+		t.Fatal(err)
+	}
+	_, err := ts.c.SetSharedData(ctx, data("b", nil, big, 0))
+	servicetest.WantCode(t, err, codes.ResourceExhausted)
+	_, err = ts.c.UpdateSharedData(ctx, data("a", nil, big+big[:400], 0))
+	servicetest.WantCode(t, err, codes.ResourceExhausted)
+}

@@ -24,6 +24,7 @@ type Options struct {
 	MaxTTL          time.Duration   `yaml:"maxTTL" usage:"longest TTL of an entry, and the TTL of writes without one"`
 	CleanupInterval time.Duration   `yaml:"cleanupInterval" usage:"how often expired entries are removed"`
 	MaxPayload      config.ByteSize `yaml:"maxPayload" usage:"largest accepted shared-data payload (e.g. 64MiB)"`
+	MaxBytes        config.ByteSize `yaml:"maxBytes" usage:"payload bytes held in all; writes past it get RESOURCE_EXHAUSTED"`
 
 	// Logger defaults to discarding; Registerer to registering nowhere.
 	Logger     *slog.Logger          `yaml:"-"`
@@ -39,6 +40,7 @@ func DefaultOptions() Options {
 		MaxTTL:          cache.DefaultMaxTTL,
 		CleanupInterval: cache.DefaultCleanupInterval,
 		MaxPayload:      cache.DefaultMaxPayload,
+		MaxBytes:        4 << 30,
 	}
 }
 
@@ -51,6 +53,9 @@ func (o *Options) Validate() error {
 	}
 	if o.CleanupInterval <= 0 {
 		p.Add("cleanupInterval", "must be positive, got %v", o.CleanupInterval)
+	}
+	if o.MaxBytes < o.MaxPayload {
+		p.Add("maxBytes", "must be at least maxPayload (%v), got %v", o.MaxPayload, o.MaxBytes)
 	}
 	if o.MaxPayload < 1 || o.MaxPayload > cachewire.MaxPayloadLimit {
 		p.Add("maxPayload", "must be between 1 and %v, got %v", config.ByteSize(cachewire.MaxPayloadLimit), o.MaxPayload)

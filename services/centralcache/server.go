@@ -40,7 +40,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s := &Server{
 		opts:  opts,
-		store: cache.NewStore(cache.StoreConfig{MaxTTL: opts.MaxTTL, MaxPayload: int(opts.MaxPayload), Now: opts.Now}),
+		store: cache.NewStore(cache.StoreConfig{MaxTTL: opts.MaxTTL, MaxPayload: int(opts.MaxPayload), MaxBytes: int64(opts.MaxBytes), Now: opts.Now}),
 	}
 	s.metrics = cachewire.NewMetrics("central", s.store.Stats, opts.Registerer)
 	s.stop = cachewire.Cleanup(opts.CleanupInterval, opts.Logger, s.store.Cleanup)
