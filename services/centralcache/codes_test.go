@@ -182,6 +182,9 @@ func TestMaxBytes(t *testing.T) {
 	}
 	_, err := ts.c.SetSharedData(ctx, data("b", nil, big, 0))
 	servicetest.WantCode(t, err, codes.ResourceExhausted)
-	_, err = ts.c.UpdateSharedData(ctx, data("a", nil, big+big[:400], 0))
+	if _, err := ts.c.SetSharedData(ctx, data("b", nil, big[:400], 0)); err != nil {
+		t.Fatalf("a smaller one fits: %v", err)
+	}
+	_, err = ts.c.UpdateSharedData(ctx, data("a", nil, big+big[:100], 0))
 	servicetest.WantCode(t, err, codes.ResourceExhausted)
 }
