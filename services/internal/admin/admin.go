@@ -6,6 +6,9 @@
 //	/healthz        200 while the process runs (liveness)
 //	/readyz         200 only while the service is marked ready (readiness):
 //	                false until it serves, and again while it drains
+//
+// NewDebug serves the profiles, on a listener of their own (debugListen):
+//
 //	/debug/pprof/   net/http/pprof, registered on this server's own mux
 //	/debug/fgprof   wall-clock profile (on-CPU and off-CPU) from fgprof;
 //	                ?seconds=N, default 30
@@ -52,7 +55,11 @@ type Server struct {
 // own *prometheus.Registry) together with Go runtime and process metrics
 // from a registry of its own; g must therefore not hold Go or process
 // collectors itself. The server starts not ready.
-func New(g prometheus.Gatherer) *Server {
+func New(g prometheus.Gatherer) *Server { return NewGuarded(g, nil) }
+
+// NewGuarded is New with /metrics wrapped by guard (the API keys) when
+// guard is not nil; the probes stay open for the orchestrator.
+func NewGuarded(g prometheus.Gatherer, guard func(http.Handler) http.Handler) *Server {
 	runtime := prometheus.NewRegistry()
 	runtime.MustRegister(
 		collectors.NewGoCollector(),
@@ -62,7 +69,11 @@ func New(g prometheus.Gatherer) *Server {
 	s := &Server{}
 
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(prometheus.Gatherers{runtime, g}, promhttp.HandlerOpts{}))
+	var metrics http.Handler = promhttp.HandlerFor(prometheus.Gatherers{runtime, g}, promhttp.HandlerOpts{})
+	if guard != nil {
+		metrics = guard(metrics)
+	}
+	mux.Handle("GET /metrics", metrics)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})
@@ -73,13 +84,21 @@ func New(g prometheus.Gatherer) *Server {
 		}
 		fmt.Fprintln(w, "ready")
 	})
+	s.handler, s.mux = mux, mux
+	return s
+}
+
+// NewDebug returns a server of the profiles only, always ready.
+func NewDebug() *Server {
+	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index) // also serves heap, goroutine, allocs, ...
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	mux.Handle("/debug/fgprof", fgprof.Handler())
-	s.handler, s.mux = mux, mux
+	s := &Server{handler: mux, mux: mux}
+	s.ready.Store(true)
 	return s
 }
 

@@ -13,7 +13,11 @@ import (
 
 func start(t *testing.T, g prometheus.Gatherer) *Server {
 	t.Helper()
-	s := New(g)
+	return serve(t, New(g))
+}
+
+func serve(t *testing.T, s *Server) *Server {
+	t.Helper()
 	if err := s.Start("127.0.0.1:0"); err != nil {
 		t.Fatal(err)
 	}
@@ -76,8 +80,13 @@ func TestMetrics(t *testing.T) {
 	}
 }
 
+// Profiles are served only by the debug server, on a listener of their
+// own: the metrics port does not give them away.
 func TestProfiles(t *testing.T) {
-	s := start(t, prometheus.NewRegistry())
+	if code, _ := get(t, start(t, prometheus.NewRegistry()), "/debug/pprof/"); code != http.StatusNotFound {
+		t.Errorf("the metrics server's /debug/pprof/ = %d, want 404", code)
+	}
+	s := serve(t, NewDebug())
 	for path, want := range map[string]string{
 		"/debug/pprof/":                  "goroutine",
 		"/debug/pprof/goroutine?debug=1": "goroutine profile:",
@@ -119,5 +128,35 @@ func TestLifecycle(t *testing.T) {
 	if resp, err := http.Get("http://" + addr + "/healthz"); err == nil {
 		resp.Body.Close()
 		t.Error("server still answers after Shutdown")
+	}
+}
+
+// A guarded /metrics needs the key; the probes do not.
+func TestGuardedMetrics(t *testing.T) {
+	guard := func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("Authorization") != "Bearer k" {
+				http.Error(w, "no", http.StatusUnauthorized)
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
+	}
+	s := serve(t, NewGuarded(prometheus.NewRegistry(), guard))
+	if code, _ := get(t, s, "/metrics"); code != http.StatusUnauthorized {
+		t.Errorf("/metrics without the key = %d, want 401", code)
+	}
+	if code, _ := get(t, s, "/healthz"); code != http.StatusOK {
+		t.Errorf("/healthz = %d, want 200", code)
+	}
+	req, _ := http.NewRequest(http.MethodGet, "http://"+s.Addr()+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer k")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("/metrics with the key = %d, want 200", resp.StatusCode)
 	}
 }

@@ -3,6 +3,7 @@ package auth
 import (
 	"net/http"
 	"net/url"
+	"strings"
 )
 
 // HTTP names of the key for pages a browser opens.
@@ -18,7 +19,8 @@ const (
 )
 
 // HTTP guards h with the API keys: a request must carry a key in header
-// HeaderName, cookie CookieName or query parameter QueryKey. Without one
+// HeaderName, header Authorization as a bearer token, cookie CookieName or
+// query parameter QueryKey. Without one
 // it gets 401, with another 403. With no key configured h is served as is.
 func (a *Authenticator) HTTP(h http.Handler) http.Handler {
 	if len(a.keys) == 0 {
@@ -39,6 +41,9 @@ func (a *Authenticator) HTTP(h http.Handler) http.Handler {
 			return
 		}
 		key := r.Header.Get(HeaderName)
+		if v, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); key == "" && ok {
+			key = v // what a Prometheus scrape sends (authorization: credentials)
+		}
 		if c, err := r.Cookie(CookieName); key == "" && err == nil {
 			key, _ = url.QueryUnescape(c.Value)
 		}

@@ -14,7 +14,13 @@ type Common struct {
 	LogLevel   string `yaml:"loglevel" usage:"log level: debug, info, warn or error"`
 	LogFormat  string `yaml:"logformat" usage:"log format: json or text"`
 	Listen     string `yaml:"listen" usage:"gRPC listen address (host:port)"`
-	HTTPListen string `yaml:"httpListen" usage:"metrics, health and pprof listen address (host:port); empty disables it"`
+	HTTPListen string `yaml:"httpListen" usage:"metrics and health listen address (host:port; 127.0.0.1:port keeps it on the host); empty disables it"`
+	// MetricsAuth puts /metrics (and every page but the probes) behind the
+	// API keys; DebugListen serves pprof and fgprof on a listener of their
+	// own, off unless set: profiles cost CPU and show the process's
+	// memory.
+	MetricsAuth bool   `yaml:"metricsAuth" usage:"/metrics needs an API key too (X-API-Key or Authorization: Bearer); /healthz and /readyz stay open"`
+	DebugListen string `yaml:"debugListen" usage:"pprof and fgprof listen address (host:port), for profiling only; empty (the default) serves none"`
 
 	TLS          bool   `yaml:"tls" usage:"serve gRPC over TLS (needs certFile and keyFile)"`
 	CertFile     string `yaml:"certFile" usage:"PEM certificate file"`
@@ -41,6 +47,9 @@ func (c *Common) Validate(p *Problems) {
 	p.CheckAddr("listen", c.Listen)
 	if c.HTTPListen != "" {
 		p.CheckAddr("httpListen", c.HTTPListen)
+	}
+	if c.DebugListen != "" {
+		p.CheckAddr("debugListen", c.DebugListen)
 	}
 	if c.TLS {
 		if c.CertFile == "" {

@@ -79,7 +79,11 @@ func Run(ctx context.Context, svc Service, ready chan<- string) error {
 	}
 	var adm *admin.Server
 	if svc.Common.HTTPListen != "" {
-		adm = admin.New(svc.Registry)
+		var guard func(http.Handler) http.Handler
+		if svc.Common.MetricsAuth {
+			guard = a.HTTP
+		}
+		adm = admin.NewGuarded(svc.Registry, guard)
 		for pattern, h := range svc.HTTP {
 			adm.Handle(pattern, a.HTTP(h))
 		}
@@ -87,6 +91,22 @@ func Run(ctx context.Context, svc Service, ready chan<- string) error {
 			lis.Close()
 			return fmt.Errorf("HTTP listener (key httpListen): %w", err)
 		}
+	}
+	if svc.Common.DebugListen != "" {
+		dbg := admin.NewDebug()
+		if err := dbg.Start(svc.Common.DebugListen); err != nil {
+			lis.Close()
+			if adm != nil {
+				_ = adm.Shutdown(context.Background())
+			}
+			return fmt.Errorf("debug listener (key debugListen): %w", err)
+		}
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			_ = dbg.Shutdown(sctx)
+		}()
+		svc.Log.Info("serving profiles", "service", svc.Name, "debug", dbg.Addr())
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- g.Serve(lis) }()
