@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -76,7 +77,7 @@ func (s *Server) ClientStream(stream grpc.BidiStreamingServer[pb.Batch, pb.Batch
 			return toStatus(err)
 		}
 	} else {
-		b, err := stream.Recv()
+		b, err := s.firstBatch(stream)
 		if err == io.EOF {
 			return nil
 		}
@@ -122,6 +123,30 @@ func (s *Server) ClientStream(stream grpc.BidiStreamingServer[pb.Batch, pb.Batch
 		// The session closed or the client went away; the receiver's Recv
 		// fails once this handler returns.
 		return err
+	}
+}
+
+// firstBatch reads the first batch of a stream that named no session. A
+// stream that sends none within firstBatchTimeout is ended, so that idle
+// streams cannot hold the places of maxStreams that others need.
+func (s *Server) firstBatch(stream grpc.BidiStreamingServer[pb.Batch, pb.Batch]) (*pb.Batch, error) {
+	type got struct {
+		b   *pb.Batch
+		err error
+	}
+	ch := make(chan got, 1) // the Recv ends with the stream at the latest
+	go func() {
+		b, err := stream.Recv()
+		ch <- got{b, err}
+	}()
+	t := time.NewTimer(s.opts.FirstBatchTimeout)
+	defer t.Stop()
+	select {
+	case g := <-ch:
+		return g.b, g.err
+	case <-t.C:
+		s.metrics.refused[limitFirstBatch].Inc()
+		return nil, status.Errorf(codes.DeadlineExceeded, "no batch and no sessionid within firstBatchTimeout %v", s.opts.FirstBatchTimeout)
 	}
 }
 

@@ -52,6 +52,10 @@ type Options struct {
 	MaxTags            int    `yaml:"maxTags" usage:"most tags on a session"`
 	MaxAttempts        uint32 `yaml:"maxAttempts" usage:"most deliveries of a task a session may ask for (max_attempts is lowered to it)"`
 	MaxInflightBatches uint32 `yaml:"maxInflightBatches" usage:"largest max_inflight_batches_per_worker a session may ask for (lowered to it)"`
+	MaxHealthWatches   int    `yaml:"maxHealthWatches" usage:"most gRPC health Watch streams served at once (they need no API key)"`
+	// FirstBatchTimeout ends a ClientStream that names no session and sends
+	// no batch for that long.
+	FirstBatchTimeout time.Duration `yaml:"firstBatchTimeout" usage:"a client stream without metadata sessionid that sends no batch this long is ended"`
 	// TaskTimeout is the task_timeout of sessions that set none.
 	TaskTimeout time.Duration `yaml:"taskTimeout" usage:"task_timeout of sessions that set none (0: none), so a silent worker cannot hold tasks for ever"`
 	// Transport limits, applied by ServerOptions: the largest message
@@ -93,6 +97,8 @@ func DefaultOptions() Options {
 		MaxTags:            64,
 		MaxAttempts:        10,
 		MaxInflightBatches: 1000,
+		FirstBatchTimeout:  30 * time.Second,
+		MaxHealthWatches:   1000,
 		// Room for a maxBatchBytes batch plus framing, as grpctune.Tuned.
 		MaxMessageBytes: 80 << 20,
 		// The SDK client multiplexes all its sessions on one connection
@@ -123,6 +129,7 @@ func (o *Options) Validate() error {
 		v   time.Duration
 	}{
 		{"schedulerInterval", o.SchedulerInterval}, {"workerTimeout", o.WorkerTimeout}, {"sessionExpiry", o.SessionExpiry},
+		{"firstBatchTimeout", o.FirstBatchTimeout},
 		{"keepaliveTimeout", o.Keepalive.Timeout}, {"maxConnectionIdle", o.Keepalive.MaxConnectionIdle},
 	} {
 		if d.v <= 0 {
@@ -145,6 +152,7 @@ func (o *Options) Validate() error {
 		{"maxStreams", o.MaxStreams, math.MaxInt},
 		{"maxFieldBytes", o.MaxFieldBytes, math.MaxInt},
 		{"maxTags", o.MaxTags, math.MaxInt},
+		{"maxHealthWatches", o.MaxHealthWatches, math.MaxInt},
 		{"maxAttempts", int(o.MaxAttempts), math.MaxUint32},
 		{"maxInflightBatches", int(o.MaxInflightBatches), 1 << 20},
 		{"maxConcurrentStreams", o.MaxConcurrentStreams, math.MaxUint32},

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
@@ -222,5 +223,47 @@ func TestSessionFieldBounds(t *testing.T) {
 		if _, err := st.Recv(); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// A client stream that names no session and sends no batch is ended after
+// firstBatchTimeout, so idle streams cannot hold maxStreams' places.
+func TestIdleClientStreamEnds(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	ts := startServer(t, Options{Registerer: reg, FirstBatchTimeout: 50 * time.Millisecond})
+	st, err := ts.q.ClientStream(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = st.Recv()
+	wantCode(t, err, codes.DeadlineExceeded)
+	if got := refusals(reg, "firstBatchTimeout"); got != 1 {
+		t.Fatalf("%v refusals counted, want 1", got)
+	}
+}
+
+// Health Watch streams need no API key, so they have a bound of their own;
+// the probes' unary Check is not limited.
+func TestHealthWatchesBounded(t *testing.T) {
+	cfg := DefaultOptions()
+	cfg.Listen, cfg.HTTPListen, cfg.MaxHealthWatches = "127.0.0.1:0", "", 2
+	ctx := testCtx(t)
+	h := healthpb.NewHealthClient(runServer(t, cfg))
+	for range 2 {
+		w, err := h.Watch(ctx, &healthpb.HealthCheckRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Recv(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w, err := h.Watch(ctx, &healthpb.HealthCheckRequest{})
+	if err == nil {
+		_, err = w.Recv()
+	}
+	wantCode(t, err, codes.ResourceExhausted)
+	if _, err := h.Check(ctx, &healthpb.HealthCheckRequest{}); err != nil {
+		t.Fatalf("Check while the watches are full: %v", err)
 	}
 }

@@ -24,6 +24,8 @@ import (
 //	maxMessageBytes       RESOURCE_EXHAUSTED  any message received, task or result; not read
 //	maxSessionsPerClient  RESOURCE_EXHAUSTED  open sessions created under one client_id
 //	maxStreams            RESOURCE_EXHAUSTED  streaming calls served at once
+//	maxHealthWatches      RESOURCE_EXHAUSTED  health Watch streams (no API key needed)
+//	firstBatchTimeout     DEADLINE_EXCEEDED   a client stream naming no session and sending no batch
 //	maxConcurrentStreams  none: HTTP/2 waits  streams of one connection
 //	keepalive*, maxConnectionIdle  closes     dead connections, and connections without streams
 //
@@ -35,6 +37,7 @@ import (
 // maxSessionsPerClient.
 type limits struct {
 	streams atomic.Int64
+	watches atomic.Int64 // health Watch streams
 
 	mu struct {
 		sync.Mutex
@@ -185,5 +188,24 @@ func (s *Server) ServerOptions() []grpc.ServerOption {
 	return append([]grpc.ServerOption{
 		grpc.MaxRecvMsgSize(int(s.opts.MaxMessageBytes)),
 		grpc.MaxConcurrentStreams(uint32(s.opts.MaxConcurrentStreams)),
+		grpc.ChainStreamInterceptor(s.limitHealthWatches),
 	}, s.opts.Keepalive.ServerOptions()...)
+}
+
+// healthWatch is the health service's streaming method, which needs no
+// API key (probes carry none) and so needs a bound of its own.
+const healthWatch = "/grpc.health.v1.Health/Watch"
+
+// limitHealthWatches refuses health Watch streams beyond maxHealthWatches.
+func (s *Server) limitHealthWatches(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	if info.FullMethod != healthWatch {
+		return handler(srv, ss)
+	}
+	if n := s.limits.watches.Add(1); n > int64(s.opts.MaxHealthWatches) {
+		s.limits.watches.Add(-1)
+		s.metrics.refused[limitHealthWatches].Inc()
+		return status.Errorf(codes.ResourceExhausted, "%d health watches open, maxHealthWatches is %d", n-1, s.opts.MaxHealthWatches)
+	}
+	defer s.limits.watches.Add(-1)
+	return handler(srv, ss)
 }

@@ -35,10 +35,12 @@ const (
 	limitStreams
 	limitFieldBytes
 	limitTags
+	limitFirstBatch
+	limitHealthWatches
 	numLimits
 )
 
-var limitKeys = [numLimits]string{"maxBatchMessages", "maxMessageBytes", "maxSessionsPerClient", "maxStreams", "maxFieldBytes", "maxTags"}
+var limitKeys = [numLimits]string{"maxBatchMessages", "maxMessageBytes", "maxSessionsPerClient", "maxStreams", "maxFieldBytes", "maxTags", "firstBatchTimeout", "maxHealthWatches"}
 
 func newMetrics(s *Server, reg prometheus.Registerer) *metrics {
 	tasks := prometheus.NewCounterVec(prometheus.CounterOpts{
