@@ -80,7 +80,7 @@ func (s *Session) dispatch(ctx context.Context, l *Lease) (*Batch, error) {
 		if err != nil {
 			return nil, err
 		}
-		s.queuedTasks.Add(-int64(t.N))
+		s.account(t, -1)
 		s.splitOff(t, l.slots)
 		return t, nil
 	}
@@ -111,7 +111,7 @@ func (s *Session) dispatch(ctx context.Context, l *Lease) (*Batch, error) {
 		if err != nil {
 			return nil, err
 		}
-		s.queuedTasks.Add(-int64(t.N))
+		s.account(t, -1)
 		if !hungry && s.hungry.Load() > 0 && s.spread() {
 			s.putBack(t)
 			continue
@@ -175,7 +175,7 @@ func (s *Session) waitFed(ctx context.Context, own <-chan struct{}) (idle bool, 
 // putBack returns a batch that was taken but not sent to the front of the
 // queue, as it was.
 func (s *Session) putBack(t *Batch) {
-	s.queuedTasks.Add(int64(t.N))
+	s.account(t, 1)
 	s.mu.Lock()
 	closed := s.mu.closed
 	if !closed {
@@ -226,11 +226,12 @@ func (s *Session) splitOff(t *Batch, slots int) {
 		Priority: t.Priority,
 		Payload:  tail,
 		N:        t.N - int(piece),
+		Bytes:    t.Bytes * (int64(t.N) - piece) / int64(t.N),
 		Attempts: t.Attempts,
 		Enqueued: t.Enqueued,
 		seq:      t.seq,
 	}
-	t.Payload, t.N = head, int(piece)
+	t.Payload, t.N, t.Bytes = head, int(piece), t.Bytes-rest.Bytes
 	s.outstanding.Add(1)
 	s.putBack(rest)
 }

@@ -3,6 +3,7 @@ package session
 import (
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/alpcrun/alpcrun/core/queue"
 )
@@ -101,5 +102,55 @@ func TestReturnedAndStarted(t *testing.T) {
 	}
 	if _, ok := l.Complete(x.ID); !ok {
 		t.Fatal("x lost")
+	}
+}
+
+// Queued bytes past a session's budget, or past the total, hold Enqueue
+// back (flow control) until a dispatch frees room; an empty session always
+// takes a batch, however large.
+func TestByteBudgets(t *testing.T) {
+	r, err := NewRegistry(Config{QueueKind: queue.Priority, BufferSize: 16, SessionBytes: 100, TotalBytes: 120})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := r.Create("a", "app", Attributes{}, t0)
+	b, _ := r.Create("b", "app", Attributes{}, t0)
+	if err := a.Enqueue(ctx(t), &Batch{Payload: "big", N: 1, Bytes: 500}, t0); err != nil {
+		t.Fatalf("an empty session refused a large batch: %v", err)
+	}
+	waitsFor := func(s *Session, bytes int64) <-chan error {
+		done := make(chan error, 1)
+		go func() { done <- s.Enqueue(ctx(t), &Batch{Payload: "x", N: 1, Bytes: bytes}, t0) }()
+		deadline := time.Now().Add(10 * time.Second)
+		for r.budget.waiters.Load() == 0 { // the Enqueue is held back
+			if time.Now().After(deadline) {
+				t.Fatal("Enqueue was not held back by the budget")
+			}
+			time.Sleep(time.Millisecond)
+		}
+		return done
+	}
+	held := waitsFor(a, 60) // a holds 500 > 100
+	lease, _ := a.Lease("w", LeaseOptions{})
+	take(t, lease) // dispatching the big batch frees a's room
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Enqueue(ctx(t), &Batch{Payload: "y", N: 1, Bytes: 40}, t0); err != nil {
+		t.Fatal(err)
+	}
+	held = waitsFor(b, 40) // 60 + 40 + 40 > the total 120
+	take(t, lease)         // a's 60 leaves
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+	if got := r.budget.queued.Load(); got != 80 {
+		t.Fatalf("%d bytes counted queued, want 80", got)
+	}
+	if _, err := r.Close("b"); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.budget.queued.Load(); got != 0 {
+		t.Fatalf("closing b left %d bytes counted", got)
 	}
 }

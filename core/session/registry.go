@@ -35,12 +35,17 @@ type Config struct {
 	// tasks and the rest, as two new payloads (dispatch.go). Nil: batches
 	// are never split.
 	Split func(payload any, n int) (head, tail any)
+	// SessionBytes and TotalBytes bound the bytes of queued batches
+	// (Batch.Bytes) per session and in all sessions (0: unbounded):
+	// Enqueue waits for room (budget.go).
+	SessionBytes, TotalBytes int64
 }
 
 // Registry holds the open sessions.
 type Registry struct {
-	cfg Config
-	mu  struct {
+	cfg    Config
+	budget *budget
+	mu     struct {
 		sync.RWMutex
 		sessions map[string]*Session
 	}
@@ -63,7 +68,7 @@ func NewRegistry(cfg Config) (*Registry, error) {
 	if _, err := queue.New(cfg.QueueKind, queue.Options{Capacity: 1}); err != nil {
 		return nil, err
 	}
-	r := &Registry{cfg: cfg}
+	r := &Registry{cfg: cfg, budget: &budget{session: cfg.SessionBytes, total: cfg.TotalBytes}}
 	r.mu.sessions = make(map[string]*Session)
 	return r, nil
 }
@@ -95,7 +100,7 @@ func (r *Registry) Create(id, appID string, attrs Attributes, now time.Time) (*S
 	tasks, _ := queue.New(r.cfg.QueueKind, opts)
 	results, _ := queue.New(r.cfg.QueueKind, opts)
 	dead, _ := queue.New(deadKind, opts)
-	s := &Session{ID: id, AppID: appID, tasks: tasks, results: results, dead: dead, notify: r.cfg.Notify, drained: r.cfg.Drained, exhausted: r.cfg.Exhausted, split: r.cfg.Split}
+	s := &Session{ID: id, AppID: appID, tasks: tasks, results: results, dead: dead, notify: r.cfg.Notify, drained: r.cfg.Drained, exhausted: r.cfg.Exhausted, split: r.cfg.Split, budget: r.budget}
 	s.mu.attrs = attrs
 	s.mu.leases = make(map[*Lease]struct{})
 	s.stats.created = now

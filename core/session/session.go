@@ -93,6 +93,8 @@ type Batch struct {
 	Payload any
 	// N is the number of tasks in the batch.
 	N int
+	// Bytes is the batch's size, for the byte budgets (Config).
+	Bytes int64
 	// Attempts counts deliveries to workers so far.
 	Attempts uint32
 	// Enqueued is when the client's batch was accepted.
@@ -131,6 +133,9 @@ type Session struct {
 
 	// Dispatch state (dispatch.go).
 	queuedTasks   atomic.Int64 // tasks queued, pushing or in the redelivery list
+	queuedBytes   atomic.Int64 // and their bytes (budget)
+	budget        *budget      // the registry's byte budgets
+	gone          atomic.Bool  // shut down: its bytes left the budget
 	inflightTasks atomic.Int64 // tasks in batches at workers, unanswered
 	hungry        atomic.Int64 // leases waiting with nothing in flight
 	bound         atomic.Int64 // workers the scheduler bound to the session
@@ -223,8 +228,11 @@ func (s *Session) Enqueue(ctx context.Context, t *Batch, now time.Time) error {
 	t.Enqueued = now
 	t.ID = strconv.FormatUint(t.seq, 36)
 	s.lastActivity.Store(now.UnixNano())
+	if err := s.budget.wait(ctx, s, t.Bytes); err != nil {
+		return err
+	}
 	s.outstanding.Add(1)
-	queued := s.queuedTasks.Add(int64(t.N))
+	queued := s.account(t, 1)
 	// Counted as pending while it waits to be queued: a speed queue holds
 	// nothing, so without this no worker would ever be bound to take it.
 	s.pushing.Add(1)
@@ -241,7 +249,7 @@ func (s *Session) Enqueue(ctx context.Context, t *Batch, now time.Time) error {
 	s.pushing.Add(-1)
 	if err != nil {
 		s.outstanding.Add(-1)
-		s.queuedTasks.Add(-int64(t.N))
+		s.account(t, -1)
 		if errors.Is(err, queue.ErrClosed) {
 			return ErrClosed
 		}
@@ -305,7 +313,7 @@ func (s *Session) requeue(ts []*Batch) {
 	if !closed {
 		s.mu.redeliver = append(again, s.mu.redeliver...)
 		for _, t := range again {
-			s.queuedTasks.Add(int64(t.N))
+			s.account(t, 1)
 		}
 	}
 	s.mu.Unlock()
@@ -596,6 +604,10 @@ func (s *Session) Lease(workerID string, o LeaseOptions) (*Lease, error) {
 }
 
 func (s *Session) shutdown() (tasks, results, dead int) {
+	// Its queued bytes leave the total budget; what still moves through
+	// the session now (a dispatch in progress) is not counted again.
+	s.gone.Store(true)
+	s.budget.add(-s.queuedBytes.Swap(0))
 	s.mu.Lock()
 	s.mu.closed = true
 	if s.mu.fed != nil {

@@ -34,17 +34,17 @@ type batchChecker struct {
 	seen                  map[string]struct{}
 }
 
-func (c *batchChecker) check(b *pb.Batch) error {
+// check validates b and returns its encoded size.
+func (c *batchChecker) check(b *pb.Batch) (int, error) {
 	if len(b.Messages) == 0 {
-		return fmt.Errorf("%w: no messages", errInvalidBatch)
+		return 0, fmt.Errorf("%w: no messages", errInvalidBatch)
 	}
 	if n := len(b.Messages); c.maxMessages > 0 && n > c.maxMessages {
-		return fmt.Errorf("%w: %d messages, maxBatchMessages is %d", errTooManyMessages, n, c.maxMessages)
+		return 0, fmt.Errorf("%w: %d messages, maxBatchMessages is %d", errTooManyMessages, n, c.maxMessages)
 	}
-	if c.maxBytes > 0 {
-		if n := proto.Size(b); n > c.maxBytes {
-			return fmt.Errorf("%w: %d bytes, over maxBatchBytes %d", errInvalidBatch, n, c.maxBytes)
-		}
+	size := proto.Size(b)
+	if c.maxBytes > 0 && size > c.maxBytes {
+		return 0, fmt.Errorf("%w: %d bytes, over maxBatchBytes %d", errInvalidBatch, size, c.maxBytes)
 	}
 	if c.seen == nil {
 		c.seen = make(map[string]struct{}, len(b.Messages))
@@ -52,14 +52,14 @@ func (c *batchChecker) check(b *pb.Batch) error {
 	clear(c.seen)
 	for i, m := range b.Messages {
 		if m == nil || m.Id == "" {
-			return fmt.Errorf("%w: message %d has an empty id", errInvalidBatch, i)
+			return 0, fmt.Errorf("%w: message %d has an empty id", errInvalidBatch, i)
 		}
 		if _, dup := c.seen[m.Id]; dup {
-			return fmt.Errorf("%w: duplicate message id %q", errInvalidBatch, m.Id)
+			return 0, fmt.Errorf("%w: duplicate message id %q", errInvalidBatch, m.Id)
 		}
 		c.seen[m.Id] = struct{}{}
 	}
-	return nil
+	return size, nil
 }
 
 // ClientStream takes task batches in and sends result batches out. The
@@ -167,7 +167,8 @@ func (s *Server) receiveTasks(ctx context.Context, stream grpc.BidiStreamingServ
 		if b.SessionId != "" && b.SessionId != sess.ID {
 			return toStatus(fmt.Errorf("%w: batch for session %q on a stream of session %q", errInvalidBatch, b.SessionId, sess.ID))
 		}
-		if err := chk.check(b); err != nil {
+		size, err := chk.check(b)
+		if err != nil {
 			if errors.Is(err, errTooManyMessages) {
 				s.metrics.refused[limitBatchMessages].Inc()
 			}
@@ -185,7 +186,7 @@ func (s *Server) receiveTasks(ctx context.Context, stream grpc.BidiStreamingServ
 			}
 		}
 		n := len(b.Messages)
-		if err := sess.Enqueue(ctx, &session.Batch{Priority: b.Priority, Payload: b, N: len(b.Messages)}, s.now()); err != nil {
+		if err := sess.Enqueue(ctx, &session.Batch{Priority: b.Priority, Payload: b, N: len(b.Messages), Bytes: int64(size)}, s.now()); err != nil {
 			sess.Release(n, func(i int) string { return b.Messages[i].Id })
 			return toStatus(err)
 		}

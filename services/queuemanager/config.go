@@ -52,7 +52,11 @@ type Options struct {
 	MaxTags            int    `yaml:"maxTags" usage:"most tags on a session"`
 	MaxAttempts        uint32 `yaml:"maxAttempts" usage:"most deliveries of a task a session may ask for (max_attempts is lowered to it)"`
 	MaxInflightBatches uint32 `yaml:"maxInflightBatches" usage:"largest max_inflight_batches_per_worker a session may ask for (lowered to it)"`
-	MaxHealthWatches   int    `yaml:"maxHealthWatches" usage:"most gRPC health Watch streams served at once (they need no API key)"`
+	// Byte budgets of queued task batches: past them the client's stream
+	// is not read (flow control), nothing is refused.
+	MaxSessionBytes  config.ByteSize `yaml:"maxSessionBytes" usage:"bytes of task batches queued per session before its client is slowed (flow control)"`
+	MaxQueuedBytes   config.ByteSize `yaml:"maxQueuedBytes" usage:"bytes of task batches queued in all sessions before clients are slowed (flow control)"`
+	MaxHealthWatches int             `yaml:"maxHealthWatches" usage:"most gRPC health Watch streams served at once (they need no API key)"`
 	// FirstBatchTimeout ends a ClientStream that names no session and sends
 	// no batch for that long.
 	FirstBatchTimeout time.Duration `yaml:"firstBatchTimeout" usage:"a client stream without metadata sessionid that sends no batch this long is ended"`
@@ -99,6 +103,8 @@ func DefaultOptions() Options {
 		MaxInflightBatches: 1000,
 		FirstBatchTimeout:  30 * time.Second,
 		MaxHealthWatches:   1000,
+		MaxSessionBytes:    1 << 30,
+		MaxQueuedBytes:     8 << 30,
 		// Room for a maxBatchBytes batch plus framing, as grpctune.Tuned.
 		MaxMessageBytes: 80 << 20,
 		// The SDK client multiplexes all its sessions on one connection
@@ -160,6 +166,9 @@ func (o *Options) Validate() error {
 		if n.v < 1 || n.v > n.max {
 			p.Add(n.key, "must be from 1 to %d, got %d", n.max, n.v)
 		}
+	}
+	if o.MaxSessionBytes < 1 || o.MaxQueuedBytes < o.MaxSessionBytes {
+		p.Add("maxSessionBytes", "must be from 1 to maxQueuedBytes (%v), got %v", o.MaxQueuedBytes, o.MaxSessionBytes)
 	}
 	if o.TaskTimeout < 0 {
 		p.Add("taskTimeout", "must not be negative, got %v", o.TaskTimeout)

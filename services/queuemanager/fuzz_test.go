@@ -34,7 +34,7 @@ func FuzzBatchCheck(f *testing.F) {
 			return
 		}
 		chk := batchChecker{maxBytes: 256}
-		if err := chk.check(&b); err != nil {
+		if _, err := chk.check(&b); err != nil {
 			return
 		}
 		if len(b.Messages) == 0 || proto.Size(&b) > 256 {

@@ -52,11 +52,13 @@ func New(opts Options) (*Server, error) {
 	}
 	s.sched = sl
 	s.sessions, err = session.NewRegistry(session.Config{
-		QueueKind:  opts.QueueType,
-		BufferSize: opts.BufferSize,
-		Expiry:     opts.SessionExpiry,
-		Notify:     s.sched.sessionChanged,
-		Drained:    s.sched.sessionDrained,
+		QueueKind:    opts.QueueType,
+		BufferSize:   opts.BufferSize,
+		Expiry:       opts.SessionExpiry,
+		Notify:       s.sched.sessionChanged,
+		Drained:      s.sched.sessionDrained,
+		SessionBytes: int64(opts.MaxSessionBytes),
+		TotalBytes:   int64(opts.MaxQueuedBytes),
 		Split: func(b any, n int) (head, tail any) {
 			s.metrics.split.Inc()
 			return splitBatch(b, n)
