@@ -85,6 +85,8 @@ type Session struct {
 	err      error // the stream's end; read after finished is closed
 	// answers counts result batches received, for readDead.
 	answers atomic.Int64
+	// fetching serialises the reads of dead letters (fetchDeadLocked).
+	fetching sync.Mutex
 
 	mu struct {
 		sync.Mutex
@@ -157,10 +159,7 @@ func (s *Session) readDead(ctx context.Context) {
 		}
 		if got := s.answers.Load(); got != seen || s.Pending() == 0 {
 			seen, poll = got, minDeadPoll
-		} else if dead, err := s.fetchDead(ctx); err == nil && len(dead) > 0 {
-			s.mu.Lock()
-			s.mu.dead = append(s.mu.dead, dead...)
-			s.mu.Unlock()
+		} else if n, err := s.keepDead(ctx); err == nil && n > 0 {
 			poll = minDeadPoll
 		} else {
 			poll = min(2*poll, maxDeadPoll)
@@ -337,17 +336,31 @@ func (s *Session) Pending() int {
 // tasks wait unanswered for a second reads them, so that the queue manager
 // keeps giving it workers).
 func (s *Session) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
+	s.fetching.Lock() // a read by readDead in progress lands first
+	defer s.fetching.Unlock()
 	s.mu.Lock()
 	out := s.mu.dead
 	s.mu.dead = nil
 	s.mu.Unlock()
-	more, err := s.fetchDead(ctx)
+	more, err := s.fetchDeadLocked(ctx)
 	return append(out, more...), err
 }
 
-// fetchDead streams the dead letters from the queue manager and settles
-// their pending tasks.
-func (s *Session) fetchDead(ctx context.Context) ([]DeadLetter, error) {
+// keepDead reads the dead letters and keeps them for DeadLetters.
+func (s *Session) keepDead(ctx context.Context) (int, error) {
+	s.fetching.Lock()
+	defer s.fetching.Unlock()
+	dead, err := s.fetchDeadLocked(ctx)
+	s.mu.Lock()
+	s.mu.dead = append(s.mu.dead, dead...)
+	s.mu.Unlock()
+	return len(dead), err
+}
+
+// fetchDeadLocked streams the dead letters from the queue manager and
+// settles their pending tasks. s.fetching is held: the queue manager hands
+// each dead letter out once, so reads must not overlap a DeadLetters call.
+func (s *Session) fetchDeadLocked(ctx context.Context) ([]DeadLetter, error) {
 	stream, err := s.c.api.ClientStreamDeadLetters(s.withClientID(ctx), &pb.Session{Id: s.id})
 	if err != nil {
 		return nil, mapErr(err)
@@ -621,11 +634,7 @@ func (s *Session) settleLost(ctx context.Context) (int, error) {
 	if s.Pending() == 0 {
 		return 0, nil
 	}
-	dead, err := s.fetchDead(ctx)
-	s.mu.Lock()
-	s.mu.dead = append(s.mu.dead, dead...)
-	s.mu.Unlock()
-	if err != nil {
+	if _, err := s.keepDead(ctx); err != nil {
 		return 0, err
 	}
 	return s.resubmit(nil), nil
