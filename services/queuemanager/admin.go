@@ -20,6 +20,7 @@ import (
 	"github.com/alpcrun/alpcrun/core/session"
 	"github.com/alpcrun/alpcrun/internal/version"
 	pb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
+	"github.com/alpcrun/alpcrun/services/internal/auth"
 )
 
 // adminServer implements the Admin service over the queue manager's own
@@ -37,11 +38,22 @@ const (
 
 var errBadPage = errors.New("queuemanager: invalid page")
 
-// visibleTo returns whether the caller of ctx may see a session: with
-// requireClientID, a caller that presents metadata "clientid" sees only
-// its own sessions; every other caller sees all (see the Admin service's
-// comment in alpcrun.proto).
+// visibleTo returns whether the caller of ctx may see a session: a key
+// with role admin sees all, one without role client none, one with a
+// tenant its tenant's; otherwise, with requireClientID, a caller that
+// presents metadata "clientid" sees only its own sessions, and every other
+// caller sees all (see the Admin service's comment in alpcrun.proto).
 func (s *Server) visibleTo(ctx context.Context) func(*session.Session) bool {
+	switch who := auth.FromContext(ctx); {
+	case who.Can(auth.RoleAdmin):
+		return func(*session.Session) bool { return true }
+	case !who.Can(auth.RoleClient):
+		return func(*session.Session) bool { return false }
+	case who.Tenant != "":
+		return func(sess *session.Session) bool {
+			return subtle.ConstantTimeCompare([]byte(sess.Attributes().ClientID), []byte(who.Tenant)) == 1
+		}
+	}
 	id := mdValue(ctx, "clientid")
 	if !s.opts.RequireClientID || id == "" {
 		return func(*session.Session) bool { return true }

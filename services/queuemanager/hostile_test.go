@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -265,5 +267,63 @@ func TestHealthWatchesBounded(t *testing.T) {
 	wantCode(t, err, codes.ResourceExhausted)
 	if _, err := h.Check(ctx, &healthpb.HealthCheckRequest{}); err != nil {
 		t.Fatalf("Check while the watches are full: %v", err)
+	}
+}
+
+// Identity comes from the key: a key file gives keys a tenant and roles.
+// A tenant's key creates and reaches only its tenant's sessions, whatever
+// client_id it claims; a worker key cannot act as a client, nor a client
+// key as a worker; only an admin key sees every session.
+func TestKeysGiveTenantsAndRoles(t *testing.T) {
+	keys := filepath.Join(t.TempDir(), "keys")
+	if err := os.WriteFile(keys, []byte("alice tenant=alice roles=client\nbob tenant=bob roles=client\nw roles=worker\nroot roles=admin\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultOptions()
+	cfg.Listen, cfg.HTTPListen, cfg.APIKeyFile = "127.0.0.1:0", "", keys
+	ctx := testCtx(t)
+	cc := runServer(t, cfg)
+	q, adm := pb.NewQueueClient(cc), pb.NewAdminClient(cc)
+	as := func(key string) context.Context { return metadata.AppendToOutgoingContext(ctx, "api_key", key) }
+
+	s, err := q.CreateSession(as("alice"), &pb.Session{App: &pb.App{Id: "a"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.GetAttributes().GetClientId(); got != "alice" {
+		t.Fatalf("alice's session has client_id %q", got)
+	}
+	_, err = q.CreateSession(as("bob"), &pb.Session{App: &pb.App{Id: "a"}, Attributes: &pb.SessionAttributes{ClientId: "alice"}})
+	wantCode(t, err, codes.PermissionDenied)
+	_, err = q.CloseSession(as("bob"), &pb.Session{Id: s.Id})
+	wantCode(t, err, codes.PermissionDenied)
+	st, err := q.ClientStream(metadata.AppendToOutgoingContext(as("bob"), "sessionid", s.Id))
+	if err == nil {
+		_, err = st.Recv()
+	}
+	wantCode(t, err, codes.PermissionDenied)
+	_, err = q.CreateSession(as("w"), &pb.Session{App: &pb.App{Id: "a"}})
+	wantCode(t, err, codes.PermissionDenied)
+	ctl, err := q.WorkerUpdate(as("alice"))
+	if err == nil {
+		_, err = ctl.Recv()
+	}
+	wantCode(t, err, codes.PermissionDenied)
+	ctl, err = q.WorkerUpdate(metadata.AppendToOutgoingContext(as("w"), "node", "n", "pod", "p"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hdr, err := ctl.Header(); err != nil || len(hdr.Get("workerid")) != 1 {
+		t.Fatalf("a worker key registers: %v %v", hdr, err)
+	}
+
+	for key, want := range map[string]int{"bob": 0, "alice": 1, "root": 1, "w": 0} {
+		r, err := adm.ListSessions(as(key), &pb.ListSessionsRequest{})
+		if err != nil {
+			t.Fatalf("%s lists sessions: %v", key, err)
+		}
+		if len(r.Sessions) != want {
+			t.Errorf("%s sees %d sessions, want %d", key, len(r.Sessions), want)
+		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/alpcrun/alpcrun/core/session"
 	pb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
+	"github.com/alpcrun/alpcrun/services/internal/auth"
 )
 
 func durationArg(name string, d *durationpb.Duration) (time.Duration, error) {
@@ -106,12 +107,41 @@ func toProto(s *session.Session) *pb.Session {
 // checkClient enforces requireClientID: the call must carry the session's
 // client_id in metadata "clientid" (compared in constant time).
 func (s *Server) checkClient(ctx context.Context, sess *session.Session) error {
+	if err := auth.Require(ctx, auth.RoleClient); err != nil {
+		return err
+	}
+	want := sess.Attributes().ClientID
+	// A key with a tenant reaches only its tenant's sessions, whatever
+	// the server's requireClientID.
+	if id := auth.FromContext(ctx); id.Tenant != "" {
+		if subtle.ConstantTimeCompare([]byte(id.Tenant), []byte(want)) != 1 {
+			return toStatus(fmt.Errorf("%w: %q", errNotYourSession, sess.ID))
+		}
+		return nil
+	}
 	if !s.opts.RequireClientID {
 		return nil
 	}
-	want := sess.Attributes().ClientID
 	if subtle.ConstantTimeCompare([]byte(mdValue(ctx, "clientid")), []byte(want)) != 1 {
 		return toStatus(fmt.Errorf("%w: %q", errNotYourSession, sess.ID))
+	}
+	return nil
+}
+
+// tenantClient fills in or checks a new session's client_id against the
+// caller's tenant: a key with a tenant creates sessions of that tenant
+// only, so its sessions, and its quota of them, are its own.
+func tenantClient(ctx context.Context, a *session.Attributes) error {
+	if err := auth.Require(ctx, auth.RoleClient); err != nil {
+		return err
+	}
+	tenant := auth.FromContext(ctx).Tenant
+	switch {
+	case tenant == "":
+	case a.ClientID == "":
+		a.ClientID = tenant
+	case a.ClientID != tenant:
+		return status.Errorf(codes.PermissionDenied, "client_id %q is not the key's tenant %q", a.ClientID, tenant)
 	}
 	return nil
 }
@@ -126,10 +156,13 @@ func (s *Server) owned(ctx context.Context, id string) (*session.Session, error)
 }
 
 // CreateSession opens a session with defaults filled in.
-func (s *Server) CreateSession(_ context.Context, in *pb.Session) (*pb.Session, error) {
+func (s *Server) CreateSession(ctx context.Context, in *pb.Session) (*pb.Session, error) {
 	attrs, err := fromProto(in.GetAttributes())
 	if err != nil {
 		return nil, toStatus(err)
+	}
+	if err := tenantClient(ctx, &attrs); err != nil {
+		return nil, err
 	}
 	if err := s.bound(in, &attrs); err != nil {
 		return nil, err

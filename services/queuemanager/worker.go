@@ -15,6 +15,7 @@ import (
 
 	"github.com/alpcrun/alpcrun/core/session"
 	pb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
+	"github.com/alpcrun/alpcrun/services/internal/auth"
 )
 
 // worker is a registered worker: one WorkerUpdate stream.
@@ -135,6 +136,9 @@ func (r *workerRegistry) all() []*worker {
 // its WorkerStreams end and their in-flight batches are requeued.
 func (s *Server) WorkerUpdate(stream grpc.BidiStreamingServer[pb.WorkerState, pb.Instruction]) error {
 	ctx := stream.Context()
+	if err := auth.Require(ctx, auth.RoleWorker); err != nil {
+		return err
+	}
 	w := &worker{
 		id:    session.NewID(),
 		node:  mdValue(ctx, "node"),
@@ -202,6 +206,9 @@ func (s *Server) WorkerUpdate(stream grpc.BidiStreamingServer[pb.WorkerState, pb
 // batches are answered. Whatever is unanswered when it ends is requeued.
 func (s *Server) WorkerStream(stream grpc.BidiStreamingServer[pb.Batch, pb.Batch]) error {
 	ctx := stream.Context()
+	if err := auth.Require(ctx, auth.RoleWorker); err != nil {
+		return err
+	}
 	wid, sid := mdValue(ctx, "workerid"), mdValue(ctx, "sessionid")
 	if wid == "" || sid == "" {
 		return toStatus(fmt.Errorf("%w: WorkerStream needs metadata workerid and sessionid", errInvalidMetadata))

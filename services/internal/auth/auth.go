@@ -3,7 +3,15 @@
 //
 // A server accepts the key in METALCORE_API_KEY and the keys of an optional
 // key file (one per line; blank lines and lines starting with # are
-// ignored). Every call must carry one of them in metadata "api_key": a call
+// ignored). A key file line may give its key an identity after it:
+//
+//	KEY tenant=risk roles=client
+//	KEY roles=worker
+//	KEY roles=admin
+//
+// A key alone (and METALCORE_API_KEY) is a client and a worker with no
+// tenant: one team shares the cluster. The interceptors put the caller's Identity in
+// the call's context (FromContext); services check roles and tenants. Every call must carry one of them in metadata "api_key": a call
 // without it fails with UNAUTHENTICATED, one with another key with
 // PERMISSION_DENIED. With no key configured the server is open, and New says
 // so, so that the main logs a warning.
@@ -49,6 +57,7 @@ type Authenticator struct {
 	// SHA-256 digests, so that every comparison is over 32 bytes and the
 	// time taken does not reveal a key's length.
 	keys [][sha256.Size]byte
+	ids  []Identity // of keys[i]
 }
 
 // New returns an Authenticator accepting key (typically the value of
@@ -60,6 +69,7 @@ func New(key, keyFile string) (a *Authenticator, open bool, err error) {
 	a = &Authenticator{}
 	if key = strings.TrimSpace(key); key != "" {
 		a.keys = append(a.keys, sha256.Sum256([]byte(key)))
+		a.ids = append(a.ids, Identity{Roles: RoleTeam})
 	}
 	if keyFile != "" {
 		data, err := os.ReadFile(keyFile)
@@ -73,7 +83,12 @@ func New(key, keyFile string) (a *Authenticator, open bool, err error) {
 			if line == "" || strings.HasPrefix(line, "#") {
 				continue
 			}
-			a.keys = append(a.keys, sha256.Sum256([]byte(line)))
+			key, id, err := parseLine(line)
+			if err != nil {
+				return nil, false, fmt.Errorf("auth: key file %s: %w", keyFile, err)
+			}
+			a.keys = append(a.keys, sha256.Sum256([]byte(key)))
+			a.ids = append(a.ids, id)
 		}
 		if err := sc.Err(); err != nil {
 			return nil, false, fmt.Errorf("auth: key file %s: %w", keyFile, err)
@@ -97,7 +112,8 @@ func (a *Authenticator) ServerOptions() []grpc.ServerOption {
 // UnaryInterceptor checks the key of unary calls.
 func (a *Authenticator) UnaryInterceptor() grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		if err := a.check(ctx, info.FullMethod); err != nil {
+		ctx, err := a.check(ctx, info.FullMethod)
+		if err != nil {
 			return nil, err
 		}
 		return handler(ctx, req)
@@ -108,41 +124,70 @@ func (a *Authenticator) UnaryInterceptor() grpc.UnaryServerInterceptor {
 // runs.
 func (a *Authenticator) StreamInterceptor() grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-		if err := a.check(ss.Context(), info.FullMethod); err != nil {
+		ctx, err := a.check(ss.Context(), info.FullMethod)
+		if err != nil {
 			return err
 		}
-		return handler(srv, ss)
+		return handler(srv, identified{ss, ctx})
 	}
 }
 
-func (a *Authenticator) check(ctx context.Context, method string) error {
+// identified is a stream whose context carries the caller's identity.
+type identified struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s identified) Context() context.Context { return s.ctx }
+
+// check authenticates a call and returns its context with the caller's
+// identity.
+func (a *Authenticator) check(ctx context.Context, method string) (context.Context, error) {
 	if len(a.keys) == 0 {
-		return nil
+		return ctx, nil
 	}
 	for _, prefix := range exempt {
 		if strings.HasPrefix(method, prefix) {
-			return nil
+			return ctx, nil
 		}
 	}
 	md, _ := metadata.FromIncomingContext(ctx)
 	vals := md.Get(MetadataKey)
 	if len(vals) == 0 || vals[0] == "" {
-		return status.Error(codes.Unauthenticated, "auth: missing api_key metadata")
+		return ctx, status.Error(codes.Unauthenticated, "auth: missing api_key metadata")
 	}
-	if !a.valid(vals[0]) {
-		return status.Error(codes.PermissionDenied, "auth: invalid api_key")
+	id, ok := a.identify(vals[0])
+	if !ok {
+		return ctx, status.Error(codes.PermissionDenied, "auth: invalid api_key")
 	}
-	return nil
+	return withIdentity(ctx, id), nil
 }
 
 // valid reports whether key is one of the configured keys.
 func (a *Authenticator) valid(key string) bool {
+	_, ok := a.identify(key)
+	return ok
+}
+
+// identify returns the identity of key, if it is a configured one.
+func (a *Authenticator) identify(key string) (Identity, bool) {
 	got := sha256.Sum256([]byte(key))
+	var id Identity
 	match := 0
 	for i := range a.keys { // no early exit: the time does not tell which key matched
-		match |= subtle.ConstantTimeCompare(got[:], a.keys[i][:])
+		if m := subtle.ConstantTimeCompare(got[:], a.keys[i][:]); m == 1 {
+			id, match = a.ids[i], 1
+		}
 	}
-	return match == 1
+	return id, match == 1
+}
+
+// Require returns PERMISSION_DENIED unless the caller of ctx has role r.
+func Require(ctx context.Context, r Role) error {
+	if id := FromContext(ctx); !id.Can(r) {
+		return status.Errorf(codes.PermissionDenied, "auth: this call needs role %s; the key has %s", r, id.Roles)
+	}
+	return nil
 }
 
 // Key is the client side: per-RPC credentials that send the key in

@@ -196,3 +196,35 @@ func TestKeyFile(t *testing.T) {
 		t.Error("New accepted a missing key file")
 	}
 }
+
+// A key file line gives its key a tenant and roles; a plain key is a
+// client and a worker; a line with an unknown field or role is an error
+// naming it.
+func TestKeyIdentities(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "keys")
+	if err := os.WriteFile(path, []byte("plain\nrisk-key tenant=risk roles=client\nw roles=worker\nops roles=admin,client\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a, _, err := New("", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]Identity{
+		"plain":    {Roles: RoleTeam},
+		"risk-key": {Tenant: "risk", Roles: RoleClient},
+		"w":        {Roles: RoleWorker},
+		"ops":      {Roles: RoleAdmin | RoleClient},
+	} {
+		if got, ok := a.identify(key); !ok || got != want {
+			t.Errorf("key %q: %+v %v, want %+v", key, got, ok, want)
+		}
+	}
+	for _, bad := range []string{"k roles=root", "k owner=x", "k tenant="} {
+		if err := os.WriteFile(path, []byte(bad+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := New("", path); err == nil {
+			t.Errorf("New accepted %q", bad)
+		}
+	}
+}

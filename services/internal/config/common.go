@@ -27,7 +27,7 @@ type Common struct {
 	KeyFile      string `yaml:"keyFile" usage:"PEM private key file"`
 	CACert       string `yaml:"caCert" usage:"PEM CA bundle to verify the servers this service dials; empty uses the system roots"`
 	ClientCAFile string `yaml:"clientCAFile" usage:"PEM CA bundle; when set, clients must present a certificate it signed (mutual TLS)"`
-	APIKeyFile   string `yaml:"apiKeyFile" usage:"file of accepted API keys, one per line, besides METALCORE_API_KEY"`
+	APIKeyFile   string `yaml:"apiKeyFile" usage:"file of accepted API keys, one per line as KEY [tenant=NAME] [roles=client,worker,admin], besides METALCORE_API_KEY"`
 }
 
 // DefaultCommon returns the common defaults with the service's own
