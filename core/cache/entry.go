@@ -21,6 +21,9 @@ var (
 	// ErrFull is returned by a write that would take the store past its
 	// MaxBytes.
 	ErrFull = errors.New("cache: full")
+	// ErrNotOwner is returned by an Update or Delete of an entry that
+	// another tenant set.
+	ErrNotOwner = errors.New("cache: entry of another tenant")
 )
 
 // MaxSessionID is the longest session id accepted, in bytes. Session ids

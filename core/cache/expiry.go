@@ -1,6 +1,9 @@
 package cache
 
-import "container/heap"
+import (
+	"container/heap"
+	"fmt"
+)
 
 // item is an entry as a Store or a Node holds it.
 type item struct {
@@ -10,6 +13,16 @@ type item struct {
 	index int   // in the expiry heap
 	prev  *item // LRU order (Node only): prev is more recent
 	next  *item
+	owner string // the tenant that set it (Store only); "" for none
+}
+
+// ownedBy returns ErrNotOwner unless a writer of tenant owner may change
+// the entry: one without an owner, or set by the same tenant.
+func (it *item) ownedBy(owner string) error {
+	if it.owner != "" && it.owner != owner {
+		return fmt.Errorf("%w: session %q", ErrNotOwner, it.key.Session)
+	}
+	return nil
 }
 
 // expiryHeap orders items by expiry, soonest first, so that removing the

@@ -41,6 +41,10 @@ type Write struct {
 	// TTL is how long the entry lives: 0 means MaxTTL, more than MaxTTL is
 	// capped, negative is ErrInvalid.
 	TTL time.Duration
+	// Owner is the writer's tenant: Set records it, and an entry with an
+	// owner takes Update and Delete from that tenant only (ErrNotOwner).
+	// "" for writers without a tenant.
+	Owner string
 }
 
 // Store is the central cache's authoritative map from session to Entry.
@@ -142,7 +146,7 @@ func (s *Store) Set(w Write) (Entry, error) {
 	if err := s.roomLocked(int64(len(w.Payload))); err != nil {
 		return Entry{}, err
 	}
-	it := &item{key: Key{Session: w.Session}, e: Entry{Level: level, Payload: w.Payload, Expires: now.Add(ttl)}, size: int64(len(w.Payload))}
+	it := &item{key: Key{Session: w.Session}, e: Entry{Level: level, Payload: w.Payload, Expires: now.Add(ttl)}, size: int64(len(w.Payload)), owner: w.Owner}
 	s.mu.m[w.Session] = it
 	heap.Push(&s.mu.exp, it)
 	s.mu.bytes += it.size
@@ -162,6 +166,9 @@ func (s *Store) Update(w Write) (Entry, error) {
 	it := s.liveLocked(w.Session, now)
 	if it == nil {
 		return Entry{}, fmt.Errorf("%w: session %q has no shared data", ErrNotFound, w.Session)
+	}
+	if err := it.ownedBy(w.Owner); err != nil {
+		return Entry{}, err
 	}
 	stored := it.e.Level
 	var level uint32
@@ -209,7 +216,10 @@ func (s *Store) Get(session string, level *uint32) (Entry, error) {
 }
 
 // Delete removes the session's entry and returns it; see the package doc.
-func (s *Store) Delete(session string) (Entry, error) {
+func (s *Store) Delete(session string) (Entry, error) { return s.DeleteAs(session, "") }
+
+// DeleteAs is Delete by a writer of tenant owner (see Write.Owner).
+func (s *Store) DeleteAs(session, owner string) (Entry, error) {
 	if err := ValidSession(session); err != nil {
 		return Entry{}, err
 	}
@@ -219,6 +229,9 @@ func (s *Store) Delete(session string) (Entry, error) {
 	it := s.liveLocked(session, now)
 	if it == nil {
 		return Entry{}, fmt.Errorf("%w: session %q has no shared data", ErrNotFound, session)
+	}
+	if err := it.ownedBy(owner); err != nil {
+		return Entry{}, err
 	}
 	s.removeLocked(it)
 	return it.e, nil

@@ -90,6 +90,7 @@ var errCodes = []struct {
 	{cache.ErrExists, codes.AlreadyExists},
 	{cache.ErrLevel, codes.FailedPrecondition},
 	{cache.ErrFull, codes.ResourceExhausted},
+	{cache.ErrNotOwner, codes.PermissionDenied},
 	{context.Canceled, codes.Canceled},
 	{context.DeadlineExceeded, codes.DeadlineExceeded},
 }

@@ -3,6 +3,8 @@ package centralcache
 import (
 	"context"
 	"flag"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -155,5 +157,36 @@ func TestNewReportsEveryBadOption(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "config: "+key+":") {
 			t.Errorf("error does not name %s: %v", key, err)
 		}
+	}
+}
+
+// Shared data belongs to the tenant of the key that set it: another
+// tenant's key can read it but not update or delete it (nor exhaust its
+// levels), and a worker key can only read.
+func TestSharedDataOwners(t *testing.T) {
+	keys := filepath.Join(t.TempDir(), "keys")
+	if err := os.WriteFile(keys, []byte("alice tenant=alice roles=client\nbob tenant=bob roles=client\nw roles=worker\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultOptions()
+	cfg.Listen, cfg.HTTPListen, cfg.APIKeyFile = "127.0.0.1:0", "", keys
+	c := pb.NewCacheClient(servicetest.Dial(t, servicetest.RunUntilReady(t, func(ctx context.Context, ready chan<- string) error { return Run(ctx, cfg, ready) })))
+	ctx := servicetest.Context(t)
+	as := func(key string) context.Context { return metadata.AppendToOutgoingContext(ctx, "api_key", key) }
+	if _, err := c.SetSharedData(as("alice"), data("s", nil, "market", 0)); err != nil {
+		t.Fatal(err)
+	}
+	_, err := c.UpdateSharedData(as("bob"), data("s", level(1<<32-1), "EVIL", 0))
+	servicetest.WantCode(t, err, codes.PermissionDenied)
+	_, err = c.DeleteSharedData(as("bob"), data("s", nil, "", 0))
+	servicetest.WantCode(t, err, codes.PermissionDenied)
+	_, err = c.SetSharedData(as("w"), data("t", nil, "x", 0))
+	servicetest.WantCode(t, err, codes.PermissionDenied)
+	d, err := c.GetSharedData(as("w"), data("s", nil, "", 0))
+	if err != nil || string(d.Payload) != "market" {
+		t.Fatalf("a worker reads %v, %v", d, err)
+	}
+	if _, err := c.UpdateSharedData(as("alice"), data("s", nil, "market2", 0)); err != nil {
+		t.Fatalf("the owner updates: %v", err)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/alpcrun/alpcrun/core/cache"
 	"github.com/alpcrun/alpcrun/internal/cachewire"
 	pb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
+	"github.com/alpcrun/alpcrun/services/internal/auth"
 )
 
 // Server implements alpcrunpb.CacheServer.
@@ -61,10 +62,10 @@ func (s *Server) Close() { s.stop() }
 // SetSharedData implements alpcrunpb.CacheServer. The store keeps the
 // request's payload slice: gRPC's proto codec copies bytes fields out of
 // its pooled receive buffer, so nothing else refers to it.
-func (s *Server) SetSharedData(_ context.Context, req *pb.SharedData) (*pb.Status, error) {
-	w, err := cachewire.WriteOf(req)
+func (s *Server) SetSharedData(ctx context.Context, req *pb.SharedData) (*pb.Status, error) {
+	w, err := writeBy(ctx, req)
 	if err != nil {
-		return nil, cachewire.ToStatus(err)
+		return nil, err
 	}
 	e, err := s.store.Set(w)
 	if err != nil {
@@ -73,11 +74,25 @@ func (s *Server) SetSharedData(_ context.Context, req *pb.SharedData) (*pb.Statu
 	return &pb.Status{Message: "set", UpdateLevel: e.Level}, nil
 }
 
-// UpdateSharedData implements alpcrunpb.CacheServer.
-func (s *Server) UpdateSharedData(_ context.Context, req *pb.SharedData) (*pb.Status, error) {
+// writeBy is a write request by the caller of ctx, who needs role client;
+// the entry belongs to its tenant (core/cache, Write.Owner).
+func writeBy(ctx context.Context, req *pb.SharedData) (cache.Write, error) {
+	if err := auth.Require(ctx, auth.RoleClient); err != nil {
+		return cache.Write{}, err
+	}
 	w, err := cachewire.WriteOf(req)
 	if err != nil {
-		return nil, cachewire.ToStatus(err)
+		return w, cachewire.ToStatus(err)
+	}
+	w.Owner = auth.FromContext(ctx).Tenant
+	return w, nil
+}
+
+// UpdateSharedData implements alpcrunpb.CacheServer.
+func (s *Server) UpdateSharedData(ctx context.Context, req *pb.SharedData) (*pb.Status, error) {
+	w, err := writeBy(ctx, req)
+	if err != nil {
+		return nil, err
 	}
 	e, err := s.store.Update(w)
 	if err != nil {
@@ -89,7 +104,10 @@ func (s *Server) UpdateSharedData(_ context.Context, req *pb.SharedData) (*pb.St
 // GetSharedData implements alpcrunpb.CacheServer. The stored payload goes
 // into the response as it is: it is never modified, and gRPC only reads it.
 // Ttl is the time the entry has left.
-func (s *Server) GetSharedData(_ context.Context, req *pb.SharedData) (*pb.SharedData, error) {
+func (s *Server) GetSharedData(ctx context.Context, req *pb.SharedData) (*pb.SharedData, error) {
+	if err := auth.Require(ctx, auth.RoleClient|auth.RoleWorker); err != nil {
+		return nil, err
+	}
 	e, err := s.store.Get(req.GetSessionId(), req.UpdateLevel)
 	if err != nil {
 		s.metrics.Miss.Inc()
@@ -100,8 +118,11 @@ func (s *Server) GetSharedData(_ context.Context, req *pb.SharedData) (*pb.Share
 }
 
 // DeleteSharedData implements alpcrunpb.CacheServer.
-func (s *Server) DeleteSharedData(_ context.Context, req *pb.SharedData) (*pb.Status, error) {
-	e, err := s.store.Delete(req.GetSessionId())
+func (s *Server) DeleteSharedData(ctx context.Context, req *pb.SharedData) (*pb.Status, error) {
+	if err := auth.Require(ctx, auth.RoleClient); err != nil {
+		return nil, err
+	}
+	e, err := s.store.DeleteAs(req.GetSessionId(), auth.FromContext(ctx).Tenant)
 	if err != nil {
 		return nil, cachewire.ToStatus(err)
 	}
