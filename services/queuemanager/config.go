@@ -45,6 +45,7 @@ type Options struct {
 	MaxBatchMessages     int `yaml:"maxBatchMessages" usage:"most messages in one task batch"`
 	MaxSessionsPerClient int `yaml:"maxSessionsPerClient" usage:"most open sessions created under one client_id; sessions created without one share a quota"`
 	MaxStreams           int `yaml:"maxStreams" usage:"most client and worker streams served at once"`
+	MaxStreamsPerTenant  int `yaml:"maxStreamsPerTenant" usage:"most streams served at once for the keys of one tenant (key file tenant=)"`
 	// Bounds on what a session may ask for (sessions.go): longer fields
 	// and more tags are refused; larger max_attempts and
 	// max_inflight_batches_per_worker are lowered to these.
@@ -96,6 +97,8 @@ func DefaultOptions() Options {
 		// 10,000 workers (two streams each) and as many client streams,
 		// with room; every stream costs a few goroutines and buffers.
 		MaxStreams: 50_000,
+		// A tenant keeps room for others: a fifth of the streams.
+		MaxStreamsPerTenant: 10_000,
 		// A ULID is 26 bytes; ids and tags are names, not payloads.
 		MaxFieldBytes:      256,
 		MaxTags:            64,
@@ -156,6 +159,7 @@ func (o *Options) Validate() error {
 		{"maxBatchMessages", o.MaxBatchMessages, math.MaxInt},
 		{"maxSessionsPerClient", o.MaxSessionsPerClient, math.MaxInt},
 		{"maxStreams", o.MaxStreams, math.MaxInt},
+		{"maxStreamsPerTenant", o.MaxStreamsPerTenant, math.MaxInt},
 		{"maxFieldBytes", o.MaxFieldBytes, math.MaxInt},
 		{"maxTags", o.MaxTags, math.MaxInt},
 		{"maxHealthWatches", o.MaxHealthWatches, math.MaxInt},

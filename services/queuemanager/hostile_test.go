@@ -280,7 +280,7 @@ func TestKeysGiveTenantsAndRoles(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := DefaultOptions()
-	cfg.Listen, cfg.HTTPListen, cfg.APIKeyFile = "127.0.0.1:0", "", keys
+	cfg.Listen, cfg.HTTPListen, cfg.APIKeyFile, cfg.MaxStreamsPerTenant = "127.0.0.1:0", "", keys, 2
 	ctx := testCtx(t)
 	cc := runServer(t, cfg)
 	q, adm := pb.NewQueueClient(cc), pb.NewAdminClient(cc)
@@ -290,8 +290,17 @@ func TestKeysGiveTenantsAndRoles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := s.GetAttributes().GetClientId(); got != "alice" {
-		t.Fatalf("alice's session has client_id %q", got)
+	if got := s.GetAttributes().GetClientId(); got != "alice" || !strings.HasPrefix(s.Id, "alice:") {
+		t.Fatalf("alice's session %q has client_id %q", s.Id, got)
+	}
+	// Ids are the tenant's own: bob cannot take one alice may create or
+	// re-create after a restart.
+	for _, id := range []string{"alice:mine", "plain"} {
+		_, err := q.CreateSession(as("bob"), &pb.Session{Id: id, App: &pb.App{Id: "a"}})
+		wantCode(t, err, codes.PermissionDenied)
+	}
+	if _, err := q.CreateSession(as("bob"), &pb.Session{Id: "bob:mine", App: &pb.App{Id: "a"}}); err != nil {
+		t.Fatalf("bob's own id: %v", err)
 	}
 	_, err = q.CreateSession(as("bob"), &pb.Session{App: &pb.App{Id: "a"}, Attributes: &pb.SessionAttributes{ClientId: "alice"}})
 	wantCode(t, err, codes.PermissionDenied)
@@ -317,7 +326,26 @@ func TestKeysGiveTenantsAndRoles(t *testing.T) {
 		t.Fatalf("a worker key registers: %v %v", hdr, err)
 	}
 
-	for key, want := range map[string]int{"bob": 0, "alice": 1, "root": 1, "w": 0} {
+	// A tenant's streams are bounded apart from everyone's: of three, one
+	// is refused (which one depends on arrival order).
+	sctx, stop := context.WithCancel(as("bob"))
+	refused := make(chan codes.Code, 3)
+	for range 3 {
+		st, err := q.ClientStream(metadata.AppendToOutgoingContext(sctx, "sessionid", "bob:mine"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			_, err := st.Recv()
+			refused <- status.Code(err)
+		}()
+	}
+	if c := <-refused; c != codes.ResourceExhausted {
+		t.Fatalf("the third stream of a tenant limited to 2: %v, want ResourceExhausted", c)
+	}
+	stop()
+
+	for key, want := range map[string]int{"bob": 1, "alice": 1, "root": 2, "w": 0} {
 		r, err := adm.ListSessions(as(key), &pb.ListSessionsRequest{})
 		if err != nil {
 			t.Fatalf("%s lists sessions: %v", key, err)

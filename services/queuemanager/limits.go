@@ -1,6 +1,7 @@
 package queuemanager
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/alpcrun/alpcrun/core/session"
 	pb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
+	"github.com/alpcrun/alpcrun/services/internal/auth"
 )
 
 // Limits against abuse, by configuration key. Refusals name the key and
@@ -24,6 +26,7 @@ import (
 //	maxMessageBytes       RESOURCE_EXHAUSTED  any message received, task or result; not read
 //	maxSessionsPerClient  RESOURCE_EXHAUSTED  open sessions created under one client_id
 //	maxStreams            RESOURCE_EXHAUSTED  streaming calls served at once
+//	maxStreamsPerTenant   RESOURCE_EXHAUSTED  those of one tenant's keys
 //	maxHealthWatches      RESOURCE_EXHAUSTED  health Watch streams (no API key needed)
 //	firstBatchTimeout     DEADLINE_EXCEEDED   a client stream naming no session and sending no batch
 //	maxConcurrentStreams  none: HTTP/2 waits  streams of one connection
@@ -45,6 +48,8 @@ type limits struct {
 		// for those created without one; closed ones are pruned lazily.
 		byClient map[string][]*session.Session
 		tracked  int // sessions in byClient, open or not
+		// byTenant counts the open streams of each tenant's keys.
+		byTenant map[string]int
 	}
 }
 
@@ -54,14 +59,38 @@ var (
 	errTooManyMessages = fmt.Errorf("%w: too many messages", errInvalidBatch)
 )
 
-// openStream counts a streaming call against maxStreams; release ends it.
-func (s *Server) openStream() (release func(), err error) {
+// openStream counts a streaming call against maxStreams, and a call with a
+// tenant's key against its maxStreamsPerTenant; release ends it.
+func (s *Server) openStream(ctx context.Context) (release func(), err error) {
 	if n := s.limits.streams.Add(1); n > int64(s.opts.MaxStreams) {
 		s.limits.streams.Add(-1)
 		s.metrics.refused[limitStreams].Inc()
 		return nil, toStatus(fmt.Errorf("%w: %d streams open, maxStreams is %d", errTooManyStreams, n-1, s.opts.MaxStreams))
 	}
-	return func() { s.limits.streams.Add(-1) }, nil
+	tenant := auth.FromContext(ctx).Tenant
+	if tenant == "" {
+		return func() { s.limits.streams.Add(-1) }, nil
+	}
+	l := &s.limits
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.mu.byTenant == nil {
+		l.mu.byTenant = make(map[string]int)
+	}
+	if n := l.mu.byTenant[tenant]; n >= s.opts.MaxStreamsPerTenant {
+		l.streams.Add(-1)
+		s.metrics.refused[limitTenantStreams].Inc()
+		return nil, toStatus(fmt.Errorf("%w: tenant %q has %d streams open, maxStreamsPerTenant is %d", errTooManyStreams, tenant, n, s.opts.MaxStreamsPerTenant))
+	}
+	l.mu.byTenant[tenant]++
+	return func() {
+		l.streams.Add(-1)
+		l.mu.Lock()
+		if l.mu.byTenant[tenant]--; l.mu.byTenant[tenant] == 0 {
+			delete(l.mu.byTenant, tenant)
+		}
+		l.mu.Unlock()
+	}, nil
 }
 
 // createSession runs create unless the client already has
@@ -127,7 +156,7 @@ func (l *limits) prune(clientID string) []*session.Session {
 type limited struct{ *Server }
 
 func (l limited) ClientStream(stream grpc.BidiStreamingServer[pb.Batch, pb.Batch]) error {
-	release, err := l.openStream()
+	release, err := l.openStream(stream.Context())
 	if err != nil {
 		return err
 	}
@@ -136,7 +165,7 @@ func (l limited) ClientStream(stream grpc.BidiStreamingServer[pb.Batch, pb.Batch
 }
 
 func (l limited) ClientStreamDeadLetters(in *pb.Session, stream grpc.ServerStreamingServer[pb.Batch]) error {
-	release, err := l.openStream()
+	release, err := l.openStream(stream.Context())
 	if err != nil {
 		return err
 	}
@@ -145,7 +174,7 @@ func (l limited) ClientStreamDeadLetters(in *pb.Session, stream grpc.ServerStrea
 }
 
 func (l limited) WorkerUpdate(stream grpc.BidiStreamingServer[pb.WorkerState, pb.Instruction]) error {
-	release, err := l.openStream()
+	release, err := l.openStream(stream.Context())
 	if err != nil {
 		return err
 	}
@@ -154,7 +183,7 @@ func (l limited) WorkerUpdate(stream grpc.BidiStreamingServer[pb.WorkerState, pb
 }
 
 func (l limited) WorkerStream(stream grpc.BidiStreamingServer[pb.Batch, pb.Batch]) error {
-	release, err := l.openStream()
+	release, err := l.openStream(stream.Context())
 	if err != nil {
 		return err
 	}

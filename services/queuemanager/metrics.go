@@ -37,10 +37,11 @@ const (
 	limitTags
 	limitFirstBatch
 	limitHealthWatches
+	limitTenantStreams
 	numLimits
 )
 
-var limitKeys = [numLimits]string{"maxBatchMessages", "maxMessageBytes", "maxSessionsPerClient", "maxStreams", "maxFieldBytes", "maxTags", "firstBatchTimeout", "maxHealthWatches"}
+var limitKeys = [numLimits]string{"maxBatchMessages", "maxMessageBytes", "maxSessionsPerClient", "maxStreams", "maxFieldBytes", "maxTags", "firstBatchTimeout", "maxHealthWatches", "maxStreamsPerTenant"}
 
 func newMetrics(s *Server, reg prometheus.Registerer) *metrics {
 	tasks := prometheus.NewCounterVec(prometheus.CounterOpts{

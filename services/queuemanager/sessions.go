@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"fmt"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -131,19 +132,32 @@ func (s *Server) checkClient(ctx context.Context, sess *session.Session) error {
 // tenantClient fills in or checks a new session's client_id against the
 // caller's tenant: a key with a tenant creates sessions of that tenant
 // only, so its sessions, and its quota of them, are its own.
-func tenantClient(ctx context.Context, a *session.Attributes) error {
+//
+// A tenant's session ids start with its name and a colon (an empty id
+// becomes TENANT:ULID): no tenant can take an id another one may create or
+// re-create, as a client does for a session a restarted queue manager
+// lost.
+func tenantClient(ctx context.Context, in *pb.Session, a *session.Attributes) (id string, err error) {
 	if err := auth.Require(ctx, auth.RoleClient); err != nil {
-		return err
+		return "", err
 	}
-	tenant := auth.FromContext(ctx).Tenant
+	id, tenant := in.GetId(), auth.FromContext(ctx).Tenant
+	if tenant == "" {
+		return id, nil
+	}
 	switch {
-	case tenant == "":
 	case a.ClientID == "":
 		a.ClientID = tenant
 	case a.ClientID != tenant:
-		return status.Errorf(codes.PermissionDenied, "client_id %q is not the key's tenant %q", a.ClientID, tenant)
+		return "", status.Errorf(codes.PermissionDenied, "client_id %q is not the key's tenant %q", a.ClientID, tenant)
 	}
-	return nil
+	switch prefix := tenant + ":"; {
+	case id == "":
+		id = prefix + session.NewID()
+	case !strings.HasPrefix(id, prefix):
+		return "", status.Errorf(codes.PermissionDenied, "session id %q: the sessions of tenant %q have ids starting with %q", id, tenant, prefix)
+	}
+	return id, nil
 }
 
 // owned returns the session if the caller may act on it.
@@ -161,7 +175,8 @@ func (s *Server) CreateSession(ctx context.Context, in *pb.Session) (*pb.Session
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	if err := tenantClient(ctx, &attrs); err != nil {
+	id, err := tenantClient(ctx, in, &attrs)
+	if err != nil {
 		return nil, err
 	}
 	if err := s.bound(in, &attrs); err != nil {
@@ -171,7 +186,7 @@ func (s *Server) CreateSession(ctx context.Context, in *pb.Session) (*pb.Session
 		attrs.TaskTimeout = s.opts.TaskTimeout
 	}
 	sess, err := s.createSession(attrs.ClientID, func() (*session.Session, error) {
-		return s.sessions.Create(in.GetId(), in.GetApp().GetId(), attrs, s.now())
+		return s.sessions.Create(id, in.GetApp().GetId(), attrs, s.now())
 	})
 	if err != nil {
 		return nil, toStatus(err)
