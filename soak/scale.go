@@ -387,7 +387,9 @@ func replay(cfg ScaleConfig, r *ScaleReport) error {
 		var err error
 		switch k := rng.IntN(10); {
 		case k < 5:
-			err = timed(func() ([]scheduler.Decision, error) { return sc.SetWork(sessions[i], scheduler.Work{Waiting: rng.IntN(20)}) })
+			err = timed(func() ([]scheduler.Decision, error) {
+				return sc.SetWork(sessions[i], scheduler.Work{Waiting: rng.IntN(20)})
+			})
 		case k < 7:
 			idle[i] = !idle[i]
 			err = timed(func() ([]scheduler.Decision, error) { return sc.SetIdle(sessions[i], idle[i]) })

@@ -69,8 +69,8 @@ func main() {
 // newRoot returns the command tree.
 func newRoot() *cobra.Command {
 	root := &cobra.Command{
-		Use:           "alpcrun",
-		Short:         "ALPCRUN.CH in one process, and a view of a running cluster",
+		Use:   "alpcrun",
+		Short: "ALPCRUN.CH in one process, and a view of a running cluster",
 		Example: `  alpcrun demo                  price a European call on an in-process cluster
   alpcrun up --workers 4        run the cluster until Ctrl-C
   alpcrun sessions -o json      the open sessions of the queue manager at --queue-manager`,
