@@ -17,7 +17,7 @@ type budget struct {
 	waiters        atomic.Int64
 	mu             struct {
 		sync.Mutex
-		room chan struct{} // closed when bytes are freed while someone waits
+		room signal // fired when bytes are freed while someone waits
 	}
 }
 
@@ -39,10 +39,7 @@ func (b *budget) wait(ctx context.Context, s *Session, n int64) error {
 	for !b.fits(s, n) {
 		b.waiters.Add(1)
 		b.mu.Lock()
-		if b.mu.room == nil {
-			b.mu.room = make(chan struct{})
-		}
-		room := b.mu.room
+		room := b.mu.room.wait()
 		b.mu.Unlock()
 		fits := b.fits(s, n) // bytes freed before we registered
 		if !fits {
@@ -64,10 +61,7 @@ func (b *budget) add(n int64) {
 	b.queued.Add(n)
 	if n < 0 && b.waiters.Load() > 0 {
 		b.mu.Lock()
-		if b.mu.room != nil {
-			close(b.mu.room)
-			b.mu.room = nil
-		}
+		b.mu.room.fire()
 		b.mu.Unlock()
 	}
 }

@@ -54,19 +54,11 @@ func (s *Session) observe(d time.Duration, n int) {
 	if n <= 0 || d <= 0 {
 		return
 	}
-	ewma(&s.taskNs, int64(d)/int64(n))
-}
-
-func ewma(v interface {
-	Load() int64
-	Store(int64)
-}, x int64) {
-	old := v.Load()
-	if old == 0 {
-		v.Store(max(x, 1))
-		return
+	x, old := int64(d)/int64(n), s.taskNs.Load()
+	if old != 0 {
+		x = old + (x-old)/8
 	}
-	v.Store(max(old+(x-old)/8, 1))
+	s.taskNs.Store(max(x, 1)) // 0 means unknown
 }
 
 // SetBound records how many workers the scheduler has bound to the session;
@@ -142,10 +134,7 @@ func (s *Session) fed() {
 		return
 	}
 	s.mu.Lock()
-	if s.mu.fed != nil {
-		close(s.mu.fed)
-		s.mu.fed = nil
-	}
+	s.mu.fed.fire()
 	s.mu.Unlock()
 }
 
@@ -157,10 +146,7 @@ func (s *Session) waitFed(ctx context.Context, own <-chan struct{}) (idle bool, 
 		s.mu.Unlock()
 		return false, nil
 	}
-	if s.mu.fed == nil {
-		s.mu.fed = make(chan struct{})
-	}
-	ch := s.mu.fed
+	ch := s.mu.fed.wait()
 	s.mu.Unlock()
 	select {
 	case <-ch:

@@ -166,12 +166,12 @@ type Session struct {
 		closed    bool
 		redeliver []*Batch // served before the task queue, oldest first
 		leases    map[*Lease]struct{}
-		// fed is closed when no lease is hungry any more (waitFed).
-		fed chan struct{}
+		// fed fires when no lease is hungry any more (waitFed).
+		fed signal
 		// stealing counts revoke requests under way.
 		stealing int
-		// answered is closed when no task is outstanding (Answered).
-		answered chan struct{}
+		// answered fires when no task is outstanding (Answered).
+		answered signal
 	}
 }
 
@@ -339,16 +339,12 @@ func (s *Session) requeue(ts []*Batch) {
 func (s *Session) Outstanding() int64 { return s.outstanding.Load() }
 
 // Finish records the final outcome of one task: its results were sent to a
-// client, or it went to the dead letters. When none is left it wakes the result consumers with a nil
-// item, so a client stream that is waiting for the last answer can end.
+// client, or it went to the dead letters. When none is left it fires
+// Answered, so that client streams waiting for the last answer can end.
 func (s *Session) Finish() {
 	if s.outstanding.Add(-1) == 0 {
-		_ = s.results.TryPush(queue.Item{})
 		s.mu.Lock()
-		if s.mu.answered != nil {
-			close(s.mu.answered)
-			s.mu.answered = nil
-		}
+		s.mu.answered.fire()
 		s.mu.Unlock()
 		s.drained(s)
 	}
@@ -365,10 +361,7 @@ func (s *Session) Answered() <-chan struct{} {
 		close(ch)
 		return ch
 	}
-	if s.mu.answered == nil {
-		s.mu.answered = make(chan struct{})
-	}
-	return s.mu.answered
+	return s.mu.answered.wait()
 }
 
 // Depths returns the lengths of the task (with redeliveries), result and
@@ -468,7 +461,6 @@ func (s *Session) flushLocked() error {
 }
 
 // PopResults waits for at least one result batch and takes up to len(dst).
-// Items with a nil Value are wake-ups from Finish; callers skip them.
 func (s *Session) PopResults(ctx context.Context, dst []queue.Item) (int, error) {
 	n, err := s.results.PopBatch(ctx, dst)
 	if s.overflowing.Load() > 0 {
@@ -610,14 +602,8 @@ func (s *Session) shutdown() (tasks, results, dead int) {
 	s.budget.add(-s.queuedBytes.Swap(0))
 	s.mu.Lock()
 	s.mu.closed = true
-	if s.mu.fed != nil {
-		close(s.mu.fed)
-		s.mu.fed = nil
-	}
-	if s.mu.answered != nil {
-		close(s.mu.answered)
-		s.mu.answered = nil
-	}
+	s.mu.fed.fire()
+	s.mu.answered.fire()
 	tasks = len(s.mu.redeliver)
 	s.mu.redeliver = nil
 	leases := s.mu.leases

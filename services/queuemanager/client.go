@@ -255,10 +255,7 @@ func (s *Server) sendResults(ctx context.Context, stream grpc.BidiStreamingServe
 			continue // the half-close, or every task answered: look again
 		}
 		for i := range n {
-			b, _ := buf[i].Value.(*pb.Batch)
-			if b == nil {
-				continue
-			}
+			b := buf[i].Value.(*pb.Batch)
 			err := stream.Send(b)
 			if err == nil {
 				sess.Release(len(b.Messages), func(i int) string { return b.Messages[i].Id })
