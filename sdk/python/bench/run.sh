@@ -2,14 +2,14 @@
 # make pybench: the Python SDK next to the Go client and a raw grpcio stream
 # (sdk/python/bench/bench.py) into results/python/<date>_<commit>[-dirty]/:
 # env.txt, bench.txt (Go benchmark format), table.md (medians, each client
-# over raw) and two charts. PYBENCH_COUNT (default 5) passes,
+# over raw) and two charts. PYBENCH_COUNT (default 10) passes,
 # PYBENCH_SCALE (default 1) multiplies the tasks per point.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 export GIT_OPTIONAL_LOCKS=0
 PYTHON=${PYTHON:-/usr/bin/python3}
 GO=${GO:-go}
-COUNT=${PYBENCH_COUNT:-5}
+COUNT=${PYBENCH_COUNT:-10}
 SCALE=${PYBENCH_SCALE:-1}
 commit=$(git rev-parse --short HEAD)
 [ -z "$(git status --porcelain --untracked-files=no)" ] || commit=$commit-dirty
