@@ -691,8 +691,9 @@ func (sc *Scheduler) settle() {
 	}
 }
 
-// Starving reports whether a session wants workers and has none. The want
-// heaps put the session with the fewest workers on top, so the tops tell.
+// Starving reports whether a session wants workers and has none; after
+// every call no worker is free then (the rules). The want heaps put the
+// session with the fewest workers on top, so the tops tell.
 func (sc *Scheduler) Starving() bool {
 	for t := range sc.want {
 		for m := sc.wantMask[t]; m != 0; m &= m - 1 {

@@ -186,7 +186,7 @@ func (l *schedLoop) apply() {
 	for sess := range sessions {
 		l.updateSession(sess)
 	}
-	if l.starving() {
+	if l.sched.Starving() {
 		for sess := range l.drained {
 			if _, ok := l.known[sess.ID]; ok {
 				l.setWork(sess)
@@ -194,15 +194,11 @@ func (l *schedLoop) apply() {
 		}
 		clear(l.drained)
 	}
-	l.contended.Store(l.starving())
+	l.contended.Store(l.sched.Starving())
 	l.s.metrics.schedPass.Observe(time.Since(start).Seconds())
 	l.s.metrics.schedEvents.Add(float64(events))
 }
 
-// starving: a session wants workers and has none, and none is free.
-func (l *schedLoop) starving() bool {
-	return l.sched.Stats().Idle == 0 && l.sched.Starving()
-}
 
 func (l *schedLoop) updateWorker(w *worker) {
 	v, known := l.workers[w]
