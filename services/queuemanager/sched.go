@@ -199,7 +199,6 @@ func (l *schedLoop) apply() {
 	l.s.metrics.schedEvents.Add(float64(events))
 }
 
-
 func (l *schedLoop) updateWorker(w *worker) {
 	v, known := l.workers[w]
 	select {
