@@ -37,6 +37,10 @@ func FuzzCacheRequest(f *testing.F) {
 	}
 	opts := DefaultOptions()
 	opts.MaxPayload, opts.MaxTTL = 64, time.Minute
+	// A stopped clock: a write with a 1 ns TTL would otherwise expire
+	// before it is read back.
+	epoch := time.Unix(1_700_000_000, 0)
+	opts.Now = func() time.Time { return epoch }
 	s, err := New(opts)
 	if err != nil {
 		f.Fatal(err)
