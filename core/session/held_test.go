@@ -54,3 +54,31 @@ func BenchmarkHoldRelease(b *testing.B) {
 		})
 	}
 }
+
+// A resubmission that arrives while the answer to its id is being written
+// (the old stream dead, the write not yet failed) is dropped as held; Sent
+// must then keep the id and hand it back, or the task would be lost.
+func TestResubmittedDuringSend(t *testing.T) {
+	s := &Session{}
+	s.Hold(idsOf("a", "b", "c"))
+	tok := s.Sending(idsOf("a", "b"))
+	if d := s.Hold(idsOf("b", "x")); !slices.Equal(d, []int{0}) {
+		t.Fatalf("dups %v, want [0]", d)
+	}
+	if r := s.Sent(tok); !slices.Equal(r, []int{1}) {
+		t.Fatalf("resent %v, want [1] (b)", r)
+	}
+	if d := s.Hold(idsOf("a", "b")); !slices.Equal(d, []int{1}) {
+		t.Fatalf("after Sent dups %v, want [1]: a released, b still held", d)
+	}
+	// A failed write keeps every id; a later resubmission is not noted
+	// against the finished write.
+	tok = s.Sending(idsOf("c"))
+	s.Unsent(tok)
+	if d := s.Hold(idsOf("c")); !slices.Equal(d, []int{0}) {
+		t.Fatalf("after Unsent dups %v, want [0]", d)
+	}
+	if r := s.Sent(tok); r != nil {
+		t.Fatalf("Sent after Unsent %v, want nil", r)
+	}
+}

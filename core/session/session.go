@@ -613,7 +613,7 @@ func (s *Session) shutdown() (tasks, results, dead int) {
 		tasks += l.drop()
 	}
 	s.held.mu.Lock()
-	s.held.ids = nil
+	s.held.ids, s.held.sending = nil, nil
 	s.held.mu.Unlock()
 	for _, q := range []queue.Queue{s.tasks, s.results, s.dead} {
 		q.Close()

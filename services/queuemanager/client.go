@@ -256,12 +256,19 @@ func (s *Server) sendResults(ctx context.Context, stream grpc.BidiStreamingServe
 		}
 		for i := range n {
 			b := buf[i].Value.(*pb.Batch)
+			tok := sess.Sending(len(b.Messages), func(i int) string { return b.Messages[i].Id })
 			err := stream.Send(b)
 			if err == nil {
-				sess.Release(len(b.Messages), func(i int) string { return b.Messages[i].Id })
-				sess.Finish()
+				if resent := sess.Sent(tok); resent != nil {
+					// Resubmitted while this write was under way: the
+					// stream may be dead, so answer those again.
+					_ = sess.OfferResult(context.Background(), pickMessages(b, resent))
+				} else {
+					sess.Finish()
+				}
 			}
 			if err != nil {
+				sess.Unsent(tok)
 				// Keep what this client did not get for the next one.
 				for _, it := range buf[i:n] {
 					if r, _ := it.Value.(*pb.Batch); r != nil {
@@ -273,6 +280,15 @@ func (s *Server) sendResults(ctx context.Context, stream grpc.BidiStreamingServe
 			buf[i] = queue.Item{}
 		}
 	}
+}
+
+// pickMessages returns a copy of b with only the messages at indexes.
+func pickMessages(b *pb.Batch, indexes []int) *pb.Batch {
+	c := &pb.Batch{Id: b.Id, SessionId: b.SessionId, Messages: make([]*pb.Message, len(indexes))}
+	for j, i := range indexes {
+		c.Messages[j] = b.Messages[i]
+	}
+	return c
 }
 
 // dropIndexes removes the messages at the ascending indexes drop.

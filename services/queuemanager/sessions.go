@@ -283,14 +283,22 @@ func (s *Server) ClientStreamDeadLetters(in *pb.Session, stream grpc.ServerStrea
 	dead := sess.TakeDead()
 	for i, t := range dead {
 		b := deadBatch(sess.ID, t)
+		tok := sess.Sending(len(b.Messages), func(i int) string { return b.Messages[i].Id })
 		if err := stream.Send(b); err != nil {
+			sess.Unsent(tok)
 			// The client went away: keep what it did not get.
 			for _, t := range dead[i:] {
 				_ = sess.OfferDead(t)
 			}
 			return err
 		}
-		sess.Release(len(b.Messages), func(i int) string { return b.Messages[i].Id })
+		if resent := sess.Sent(tok); resent != nil {
+			// Resubmitted during the write (client.go's sendResults says
+			// why): keep those dead letters for the next read.
+			r := *t
+			r.Payload, r.N = pickMessages(b, resent), len(resent)
+			_ = sess.OfferDead(&r)
+		}
 	}
 	return nil
 }
