@@ -161,8 +161,9 @@ func TestNewReportsEveryBadOption(t *testing.T) {
 }
 
 // Shared data belongs to the tenant of the key that set it: another
-// tenant's key can read it but not update or delete it (nor exhaust its
-// levels), and a worker key can only read.
+// tenant's key can neither update nor delete it (nor exhaust its levels),
+// nor read it, nor claim an id of the tenant's before it does; a worker
+// key without a tenant (a pool shared by every tenant) only reads.
 func TestSharedDataOwners(t *testing.T) {
 	keys := filepath.Join(t.TempDir(), "keys")
 	if err := os.WriteFile(keys, []byte("alice tenant=alice roles=client\nbob tenant=bob roles=client\nw roles=worker\n"), 0o600); err != nil {
@@ -173,20 +174,26 @@ func TestSharedDataOwners(t *testing.T) {
 	c := pb.NewCacheClient(servicetest.Dial(t, servicetest.RunUntilReady(t, func(ctx context.Context, ready chan<- string) error { return Run(ctx, cfg, ready) })))
 	ctx := servicetest.Context(t)
 	as := func(key string) context.Context { return metadata.AppendToOutgoingContext(ctx, "api_key", key) }
-	if _, err := c.SetSharedData(as("alice"), data("s", nil, "market", 0)); err != nil {
+	if _, err := c.SetSharedData(as("alice"), data("alice:s", nil, "market", 0)); err != nil {
 		t.Fatal(err)
 	}
-	_, err := c.UpdateSharedData(as("bob"), data("s", level(1<<32-1), "EVIL", 0))
+	_, err := c.UpdateSharedData(as("bob"), data("alice:s", level(1<<32-1), "EVIL", 0))
 	servicetest.WantCode(t, err, codes.PermissionDenied)
-	_, err = c.DeleteSharedData(as("bob"), data("s", nil, "", 0))
+	_, err = c.DeleteSharedData(as("bob"), data("alice:s", nil, "", 0))
+	servicetest.WantCode(t, err, codes.PermissionDenied)
+	_, err = c.GetSharedData(as("bob"), data("alice:s", nil, "", 0))
+	servicetest.WantCode(t, err, codes.PermissionDenied)
+	_, err = c.SetSharedData(as("bob"), data("alice:next", nil, "squat", 0))
+	servicetest.WantCode(t, err, codes.PermissionDenied)
+	_, err = c.SetSharedData(as("alice"), data("s", nil, "untenanted", 0))
 	servicetest.WantCode(t, err, codes.PermissionDenied)
 	_, err = c.SetSharedData(as("w"), data("t", nil, "x", 0))
 	servicetest.WantCode(t, err, codes.PermissionDenied)
-	d, err := c.GetSharedData(as("w"), data("s", nil, "", 0))
+	d, err := c.GetSharedData(as("w"), data("alice:s", nil, "", 0))
 	if err != nil || string(d.Payload) != "market" {
 		t.Fatalf("a worker reads %v, %v", d, err)
 	}
-	if _, err := c.UpdateSharedData(as("alice"), data("s", nil, "market2", 0)); err != nil {
+	if _, err := c.UpdateSharedData(as("alice"), data("alice:s", nil, "market2", 0)); err != nil {
 		t.Fatalf("the owner updates: %v", err)
 	}
 }

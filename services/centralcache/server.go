@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/alpcrun/alpcrun/core/cache"
 	"github.com/alpcrun/alpcrun/internal/cachewire"
@@ -84,8 +86,21 @@ func writeBy(ctx context.Context, req *pb.SharedData) (cache.Write, error) {
 	if err != nil {
 		return w, cachewire.ToStatus(err)
 	}
+	if err := reaches(ctx, w.Session); err != nil {
+		return w, err
+	}
 	w.Owner = auth.FromContext(ctx).Tenant
 	return w, nil
+}
+
+// reaches refuses a key with a tenant the shared data of sessions not its
+// tenant's (their ids start with "TENANT:", as the queue manager names
+// them): it can neither read another's data nor claim an id first.
+func reaches(ctx context.Context, session string) error {
+	if id := auth.FromContext(ctx); !id.Reaches(session) {
+		return status.Errorf(codes.PermissionDenied, "auth: session %q is not of tenant %q (its sessions start with %q)", session, id.Tenant, id.SessionPrefix())
+	}
+	return nil
 }
 
 // UpdateSharedData implements alpcrunpb.CacheServer.
@@ -108,6 +123,9 @@ func (s *Server) GetSharedData(ctx context.Context, req *pb.SharedData) (*pb.Sha
 	if err := auth.Require(ctx, auth.RoleClient|auth.RoleWorker); err != nil {
 		return nil, err
 	}
+	if err := reaches(ctx, req.GetSessionId()); err != nil {
+		return nil, err
+	}
 	e, err := s.store.Get(req.GetSessionId(), req.UpdateLevel)
 	if err != nil {
 		s.metrics.Miss.Inc()
@@ -120,6 +138,9 @@ func (s *Server) GetSharedData(ctx context.Context, req *pb.SharedData) (*pb.Sha
 // DeleteSharedData implements alpcrunpb.CacheServer.
 func (s *Server) DeleteSharedData(ctx context.Context, req *pb.SharedData) (*pb.Status, error) {
 	if err := auth.Require(ctx, auth.RoleClient); err != nil {
+		return nil, err
+	}
+	if err := reaches(ctx, req.GetSessionId()); err != nil {
 		return nil, err
 	}
 	e, err := s.store.DeleteAs(req.GetSessionId(), auth.FromContext(ctx).Tenant)

@@ -23,7 +23,9 @@ import (
 // then also serves TLS, with certFile and keyFile, which it presents to a
 // central cache that asks for a client certificate) or when caCert is set
 // (so that a node cache serving plaintext on localhost can still reach its
-// central cache over TLS). The API key sent is METALCORE_API_KEY's.
+// central cache over TLS). Its own Gets carry METALCORE_API_KEY's key;
+// writes carry the writer's, so that the central cache gives the shared
+// data to the writer's tenant, not to the node cache's.
 type Options struct {
 	// Listeners, logging and TLS, which Run uses; New ignores them.
 	config.Common `yaml:",inline"`
@@ -35,8 +37,12 @@ type Options struct {
 	MaxPayload       config.ByteSize `yaml:"maxPayload" usage:"largest accepted shared-data payload (e.g. 64MiB)"`
 	CleanupInterval  time.Duration   `yaml:"cleanupInterval" usage:"how often expired entries are removed"`
 
-	// Upstream is the central cache; New needs it.
+	// Upstream is the central cache; New needs it. Its connection carries
+	// no API key: each call names its own (UpstreamKey, or a writer's).
 	Upstream pb.CacheClient `yaml:"-"`
+	// UpstreamKey is the node cache's own API key, sent with the Gets it
+	// makes for workers; Run takes it from METALCORE_API_KEY.
+	UpstreamKey string `yaml:"-"`
 	// Logger defaults to discarding; Registerer to registering nowhere.
 	Logger     *slog.Logger          `yaml:"-"`
 	Registerer prometheus.Registerer `yaml:"-"`

@@ -11,7 +11,6 @@ import (
 
 	"github.com/alpcrun/alpcrun/internal/cachewire"
 	pb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
-	"github.com/alpcrun/alpcrun/services/internal/auth"
 	"github.com/alpcrun/alpcrun/services/internal/config"
 	"github.com/alpcrun/alpcrun/services/internal/serve"
 	"github.com/alpcrun/alpcrun/services/internal/tlsconf"
@@ -37,6 +36,7 @@ func Run(ctx context.Context, opts Options, ready chan<- string) error {
 	defer conn.Close()
 	reg := prometheus.NewRegistry()
 	opts.Upstream, opts.Logger, opts.Registerer = pb.NewCacheClient(conn), log, reg
+	opts.UpstreamKey = os.Getenv(sdk.EnvAPIKey)
 	s, err := New(opts)
 	if err != nil {
 		return err
@@ -58,7 +58,7 @@ func dialCentral(cfg Options) (*grpc.ClientConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := append(cachewire.TunedDialOptions(int(cfg.MaxPayload)), creds, auth.DialOption(os.Getenv(sdk.EnvAPIKey)))
+	opts := append(cachewire.TunedDialOptions(int(cfg.MaxPayload)), creds)
 	conn, err := grpc.NewClient(cfg.CentralCacheAddr, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("nodecache: dial %s: %w", cfg.CentralCacheAddr, err)

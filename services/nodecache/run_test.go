@@ -3,6 +3,8 @@ package nodecache
 import (
 	"context"
 	"flag"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -123,5 +125,40 @@ func TestMetricsNames(t *testing.T) {
 	}
 	for name := range want {
 		t.Errorf("no series %s", name)
+	}
+}
+
+// A write through a node cache reaches the central cache with the
+// writer's key, not the node cache's: the data belongs to the writer's
+// tenant, another tenant on the same node cannot overwrite it, and a node
+// cache with a worker key (it only reads for itself) passes writes on.
+func TestWritesCarryTheWritersKey(t *testing.T) {
+	keys := filepath.Join(t.TempDir(), "keys")
+	if err := os.WriteFile(keys, []byte("alice tenant=alice roles=client\nbob tenant=bob roles=client\nnode roles=worker\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("METALCORE_API_KEY", "node")
+	ccfg := centralcache.DefaultOptions()
+	ccfg.Listen, ccfg.HTTPListen, ccfg.APIKeyFile = "127.0.0.1:0", "", keys
+	centralAddr := servicetest.RunUntilReady(t, func(ctx context.Context, ready chan<- string) error { return centralcache.Run(ctx, ccfg, ready) })
+	ncfg := DefaultOptions()
+	ncfg.Listen, ncfg.HTTPListen, ncfg.APIKeyFile, ncfg.CentralCacheAddr = "127.0.0.1:0", "", keys, centralAddr
+	nodeAddr := servicetest.RunUntilReady(t, func(ctx context.Context, ready chan<- string) error { return Run(ctx, ncfg, ready) })
+
+	c := pb.NewCacheClient(servicetest.Dial(t, nodeAddr))
+	ctx := servicetest.Context(t)
+	as := func(key string) context.Context { return metadata.AppendToOutgoingContext(ctx, "api_key", key) }
+	if _, err := c.SetSharedData(as("alice"), &pb.SharedData{SessionId: "alice:s", Payload: []byte("market")}); err != nil {
+		t.Fatalf("alice sets through the node: %v", err)
+	}
+	_, err := c.UpdateSharedData(as("bob"), &pb.SharedData{SessionId: "alice:s", Payload: []byte("EVIL")})
+	servicetest.WantCode(t, err, codes.PermissionDenied)
+	_, err = c.DeleteSharedData(as("bob"), &pb.SharedData{SessionId: "alice:s"})
+	servicetest.WantCode(t, err, codes.PermissionDenied)
+	if _, err := c.UpdateSharedData(as("alice"), &pb.SharedData{SessionId: "alice:s", Payload: []byte("market2")}); err != nil {
+		t.Fatalf("alice updates through the node: %v", err)
+	}
+	if d, err := c.GetSharedData(as("node"), &pb.SharedData{SessionId: "alice:s", UpdateLevel: level(1)}); err != nil || string(d.Payload) != "market2" {
+		t.Fatalf("a worker reads %v, %v", d, err)
 	}
 }

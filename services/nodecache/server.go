@@ -25,10 +25,12 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
 
 	"github.com/alpcrun/alpcrun/core/cache"
 	"github.com/alpcrun/alpcrun/internal/cachewire"
 	pb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
+	"github.com/alpcrun/alpcrun/services/internal/auth"
 )
 
 // Server implements alpcrunpb.CacheServer.
@@ -86,7 +88,7 @@ func (s *Server) fetch(ctx context.Context, key cache.Key) (cache.Entry, error) 
 		level := key.Level
 		req.UpdateLevel = &level
 	}
-	resp, err := s.up.GetSharedData(ctx, req)
+	resp, err := s.up.GetSharedData(ctx, req, s.ownKey()...)
 	if err != nil {
 		return cache.Entry{}, err
 	}
@@ -130,7 +132,28 @@ func (s *Server) DeleteSharedData(ctx context.Context, req *pb.SharedData) (*pb.
 		return nil, cachewire.ToStatus(err)
 	}
 	defer s.node.Forget(req.GetSessionId())
-	return s.up.DeleteSharedData(ctx, req)
+	return s.up.DeleteSharedData(ctx, req, s.writersKey(ctx)...)
+}
+
+// ownKey is the call option that sends the node cache's own API key.
+func (s *Server) ownKey() []grpc.CallOption {
+	if s.opts.UpstreamKey == "" {
+		return nil
+	}
+	return []grpc.CallOption{grpc.PerRPCCredentials(auth.Key(s.opts.UpstreamKey))}
+}
+
+// writersKey forwards the API key the writer sent this node cache, so
+// that the central cache checks the writer's role and gives the data to
+// the writer's tenant; the node cache's own key would let every tenant
+// on the node write as one. Without one the node cache's key is sent, as
+// in a deployment without keys or with one shared key.
+func (s *Server) writersKey(ctx context.Context) []grpc.CallOption {
+	md, _ := metadata.FromIncomingContext(ctx)
+	if k := md.Get(auth.MetadataKey); len(k) > 0 && k[0] != "" {
+		return []grpc.CallOption{grpc.PerRPCCredentials(auth.Key(k[0]))}
+	}
+	return s.ownKey()
 }
 
 func (s *Server) write(ctx context.Context, req *pb.SharedData, forward func(context.Context, *pb.SharedData, ...grpc.CallOption) (*pb.Status, error)) (*pb.Status, error) {
@@ -143,5 +166,5 @@ func (s *Server) write(ctx context.Context, req *pb.SharedData, forward func(con
 	}
 	// Whatever the answer, the write may have been applied.
 	defer s.node.Forget(w.Session)
-	return forward(ctx, req)
+	return forward(ctx, req, s.writersKey(ctx)...)
 }

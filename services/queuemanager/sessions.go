@@ -141,7 +141,8 @@ func tenantClient(ctx context.Context, in *pb.Session, a *session.Attributes) (i
 	if err := auth.Require(ctx, auth.RoleClient); err != nil {
 		return "", err
 	}
-	id, tenant := in.GetId(), auth.FromContext(ctx).Tenant
+	who := auth.FromContext(ctx)
+	id, tenant := in.GetId(), who.Tenant
 	if tenant == "" {
 		return id, nil
 	}
@@ -151,7 +152,7 @@ func tenantClient(ctx context.Context, in *pb.Session, a *session.Attributes) (i
 	case a.ClientID != tenant:
 		return "", status.Errorf(codes.PermissionDenied, "client_id %q is not the key's tenant %q", a.ClientID, tenant)
 	}
-	switch prefix := tenant + ":"; {
+	switch prefix := who.SessionPrefix(); {
 	case id == "":
 		id = prefix + session.NewID()
 	case !strings.HasPrefix(id, prefix):

@@ -228,3 +228,22 @@ func TestKeyIdentities(t *testing.T) {
 		}
 	}
 }
+
+func TestReaches(t *testing.T) {
+	for _, c := range []struct {
+		id      Identity
+		session string
+		want    bool
+	}{
+		{Identity{Roles: RoleTeam}, "anything", true},
+		{Identity{Tenant: "a", Roles: RoleClient}, "a:1", true},
+		{Identity{Tenant: "a", Roles: RoleClient}, "ab:1", false},
+		{Identity{Tenant: "a", Roles: RoleClient}, "1", false},
+		{Identity{Tenant: "a", Roles: RoleWorker}, "b:1", false},
+		{Identity{Tenant: "ops", Roles: RoleAdmin}, "b:1", true},
+	} {
+		if got := c.id.Reaches(c.session); got != c.want {
+			t.Errorf("%+v reaches %q: %v, want %v", c.id, c.session, got, c.want)
+		}
+	}
+}

@@ -47,6 +47,22 @@ type Identity struct {
 // Can reports whether the identity has role r.
 func (id Identity) Can(r Role) bool { return id.Roles&r != 0 }
 
+// SessionPrefix is how the ids of the tenant's sessions start ("" for no
+// tenant): the queue manager names them so, and the central cache keeps a
+// tenant's shared data to them.
+func (id Identity) SessionPrefix() string {
+	if id.Tenant == "" {
+		return ""
+	}
+	return id.Tenant + ":"
+}
+
+// Reaches reports whether the identity may touch session id's data: any
+// with no tenant or the admin role, else only its tenant's sessions.
+func (id Identity) Reaches(session string) bool {
+	return id.Tenant == "" || id.Can(RoleAdmin) || strings.HasPrefix(session, id.SessionPrefix())
+}
+
 type identityKey struct{}
 
 // FromContext returns the identity of the call: that of its key, or
