@@ -155,6 +155,8 @@ func TestWritesCarryTheWritersKey(t *testing.T) {
 	servicetest.WantCode(t, err, codes.PermissionDenied)
 	_, err = c.DeleteSharedData(as("bob"), &pb.SharedData{SessionId: "alice:s"})
 	servicetest.WantCode(t, err, codes.PermissionDenied)
+	_, err = c.GetSharedData(as("bob"), &pb.SharedData{SessionId: "alice:s", UpdateLevel: level(0)})
+	servicetest.WantCode(t, err, codes.PermissionDenied)
 	if _, err := c.UpdateSharedData(as("alice"), &pb.SharedData{SessionId: "alice:s", Payload: []byte("market2")}); err != nil {
 		t.Fatalf("alice updates through the node: %v", err)
 	}

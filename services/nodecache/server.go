@@ -25,7 +25,9 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	"github.com/alpcrun/alpcrun/core/cache"
 	"github.com/alpcrun/alpcrun/internal/cachewire"
@@ -103,6 +105,11 @@ func (s *Server) GetSharedData(ctx context.Context, req *pb.SharedData) (*pb.Sha
 	if err := cache.ValidSession(key.Session); err != nil {
 		s.metrics.Miss.Inc()
 		return nil, cachewire.ToStatus(err)
+	}
+	// The node cache reads with its own key, so it holds a tenant's key
+	// to the tenant's sessions itself, as the central cache does.
+	if id := auth.FromContext(ctx); !id.Reaches(key.Session) {
+		return nil, status.Errorf(codes.PermissionDenied, "auth: session %q is not of tenant %q", key.Session, id.Tenant)
 	}
 	e, hit, err := s.node.Get(ctx, key)
 	if hit {
