@@ -10,7 +10,15 @@
 //	KEY roles=admin
 //
 // A key alone (and METALCORE_API_KEY) is a client and a worker with no
-// tenant: one team shares the cluster. The interceptors put the caller's Identity in
+// tenant: one team shares the cluster.
+//
+// A line whose first field is cert:NAME gives the identity to calls over
+// mutual TLS (the server's clientCAFile set) whose verified client
+// certificate has common name NAME; such a call needs no key:
+//
+//	cert:risk-batch tenant=risk roles=client
+//
+// A call that also sends a key is judged by its key. The interceptors put the caller's Identity in
 // the call's context (FromContext); services check roles and tenants. Every call must carry one of them in metadata "api_key": a call
 // without it fails with UNAUTHENTICATED, one with another key with
 // PERMISSION_DENIED. With no key configured the server is open, and New says
@@ -28,6 +36,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/tls"
 	"fmt"
 	"os"
 	"strings"
@@ -36,6 +45,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 )
 
@@ -58,6 +68,9 @@ type Authenticator struct {
 	// time taken does not reveal a key's length.
 	keys [][sha256.Size]byte
 	ids  []Identity // of keys[i]
+	// certs maps a verified client certificate's common name to its
+	// identity (key file lines cert:NAME).
+	certs map[string]Identity
 }
 
 // New returns an Authenticator accepting key (typically the value of
@@ -87,17 +100,57 @@ func New(key, keyFile string) (a *Authenticator, open bool, err error) {
 			if err != nil {
 				return nil, false, fmt.Errorf("auth: key file %s: %w", keyFile, err)
 			}
+			if name, ok := strings.CutPrefix(key, certPrefix); ok {
+				if name == "" {
+					return nil, false, fmt.Errorf("auth: key file %s: empty certificate name in %q", keyFile, line)
+				}
+				if a.certs == nil {
+					a.certs = make(map[string]Identity)
+				}
+				a.certs[name] = id
+				continue
+			}
 			a.keys = append(a.keys, sha256.Sum256([]byte(key)))
 			a.ids = append(a.ids, id)
 		}
 		if err := sc.Err(); err != nil {
 			return nil, false, fmt.Errorf("auth: key file %s: %w", keyFile, err)
 		}
-		if len(a.keys) == n {
+		if len(a.keys) == n && len(a.certs) == 0 {
 			return nil, false, fmt.Errorf("auth: key file %s lists no key", keyFile)
 		}
 	}
-	return a, len(a.keys) == 0, nil
+	return a, len(a.keys) == 0 && len(a.certs) == 0, nil
+}
+
+// certPrefix starts a key file line that names a client certificate.
+const certPrefix = "cert:"
+
+// certIdentity is the identity of the call's verified client certificate,
+// if the key file names it.
+func (a *Authenticator) certIdentity(ctx context.Context) (Identity, bool) {
+	if len(a.certs) == 0 {
+		return Identity{}, false
+	}
+	p, ok := peer.FromContext(ctx)
+	if !ok {
+		return Identity{}, false
+	}
+	info, ok := p.AuthInfo.(credentials.TLSInfo)
+	if !ok {
+		return Identity{}, false
+	}
+	return a.certOf(&info.State)
+}
+
+// certOf is the identity of the connection's verified client certificate,
+// if the key file names it; an unverified one counts as none.
+func (a *Authenticator) certOf(cs *tls.ConnectionState) (Identity, bool) {
+	if cs == nil || len(cs.VerifiedChains) == 0 || len(cs.VerifiedChains[0]) == 0 {
+		return Identity{}, false
+	}
+	id, ok := a.certs[cs.VerifiedChains[0][0].Subject.CommonName]
+	return id, ok
 }
 
 // ServerOptions returns the options that install the interceptors; they
@@ -143,7 +196,7 @@ func (s identified) Context() context.Context { return s.ctx }
 // check authenticates a call and returns its context with the caller's
 // identity.
 func (a *Authenticator) check(ctx context.Context, method string) (context.Context, error) {
-	if len(a.keys) == 0 {
+	if len(a.keys) == 0 && len(a.certs) == 0 {
 		return ctx, nil
 	}
 	for _, prefix := range exempt {
@@ -154,7 +207,10 @@ func (a *Authenticator) check(ctx context.Context, method string) (context.Conte
 	md, _ := metadata.FromIncomingContext(ctx)
 	vals := md.Get(MetadataKey)
 	if len(vals) == 0 || vals[0] == "" {
-		return ctx, status.Error(codes.Unauthenticated, "auth: missing api_key metadata")
+		if id, ok := a.certIdentity(ctx); ok {
+			return withIdentity(ctx, id), nil
+		}
+		return ctx, status.Error(codes.Unauthenticated, "auth: missing api_key metadata (and no client certificate the key file names)")
 	}
 	id, ok := a.identify(vals[0])
 	if !ok {

@@ -18,6 +18,9 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/types/known/emptypb"
+
+	"github.com/alpcrun/alpcrun/services/internal/tlsconf"
+	"github.com/alpcrun/alpcrun/services/tlstest"
 )
 
 // echoDesc is a tiny service with one unary and one streaming method, so
@@ -244,6 +247,68 @@ func TestReaches(t *testing.T) {
 	} {
 		if got := c.id.Reaches(c.session); got != c.want {
 			t.Errorf("%+v reaches %q: %v, want %v", c.id, c.session, got, c.want)
+		}
+	}
+}
+
+// Over mutual TLS a verified client certificate the key file names is a
+// credential of its own: the call gets that line's identity without a key,
+// while a certificate the file does not name still needs a key.
+func TestClientCertificateIdentity(t *testing.T) {
+	pki, err := tlstest.Generate(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		line string
+		want codes.Code
+		id   Identity
+	}{
+		{"cert:client tenant=risk roles=client", codes.OK, Identity{Tenant: "risk", Roles: RoleClient}},
+		{"cert:someone-else tenant=risk roles=client", codes.Unauthenticated, Identity{}},
+	} {
+		path := filepath.Join(t.TempDir(), "keys")
+		if err := os.WriteFile(path, []byte(c.line+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		a, open, err := New("", path)
+		if err != nil || open {
+			t.Fatalf("New: open %v, %v", open, err)
+		}
+		creds, err := tlsconf.Server{Enabled: true, CertFile: pki.ServerCert, KeyFile: pki.ServerKey, ClientCAFile: pki.CACert}.Credentials()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := make(chan Identity, 1)
+		record := grpc.ChainUnaryInterceptor(func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+			got <- FromContext(ctx)
+			return h(ctx, req)
+		})
+		srv := grpc.NewServer(append(a.ServerOptions(), grpc.Creds(creds), record)...)
+		srv.RegisterService(&echoDesc, struct{}{})
+		lis, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		go srv.Serve(lis)
+		t.Cleanup(srv.Stop)
+		dial, err := tlsconf.Client{Enabled: true, CACert: pki.CACert, CertFile: pki.ClientCert, KeyFile: pki.ClientKey, ServerName: "localhost"}.Credentials()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cc, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(dial))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cc.Close() })
+		err = ping(ctxT(t), cc)
+		if status.Code(err) != c.want {
+			t.Fatalf("%s: ping %v, want %v", c.line, err, c.want)
+		}
+		if c.want == codes.OK {
+			if id := <-got; id != c.id {
+				t.Errorf("%s: identity %+v, want %+v", c.line, id, c.id)
+			}
 		}
 	}
 }

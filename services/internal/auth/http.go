@@ -20,10 +20,11 @@ const (
 
 // HTTP guards h with the API keys: a request must carry a key in header
 // HeaderName, header Authorization as a bearer token, cookie CookieName or
-// query parameter QueryKey. Without one
-// it gets 401, with another 403. With no key configured h is served as is.
+// query parameter QueryKey, or come over mutual TLS with a client
+// certificate the key file names. Without one it gets 401, with another
+// 403. With no key configured h is served as is.
 func (a *Authenticator) HTTP(h http.Handler) http.Handler {
-	if len(a.keys) == 0 {
+	if len(a.keys) == 0 && len(a.certs) == 0 {
 		return h
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -47,7 +48,10 @@ func (a *Authenticator) HTTP(h http.Handler) http.Handler {
 		if c, err := r.Cookie(CookieName); key == "" && err == nil {
 			key, _ = url.QueryUnescape(c.Value)
 		}
+		_, byCert := a.certOf(r.TLS)
 		switch {
+		case key == "" && byCert:
+			h.ServeHTTP(w, r)
 		case key == "":
 			http.Error(w, "auth: this page needs the API key: open it once as /?"+QueryKey+"=KEY (it is then kept in a cookie), or send header "+HeaderName, http.StatusUnauthorized)
 		case !a.valid(key):
