@@ -105,9 +105,11 @@ func TestReturnedAndStarted(t *testing.T) {
 	}
 }
 
-// Queued bytes past a session's budget, or past the total, hold Enqueue
-// back (flow control) until a dispatch frees room; an empty session always
-// takes a batch, however large.
+// Bytes held past a session's budget, or past the total, hold Enqueue
+// back (flow control) until the answers of earlier batches were delivered
+// to the client: a dispatch does not free room, for a batch at a worker
+// and its unread answer still take memory. An empty session always takes
+// a batch, however large.
 func TestByteBudgets(t *testing.T) {
 	r, err := NewRegistry(Config{QueueKind: queue.Priority, BufferSize: 16, SessionBytes: 100, TotalBytes: 120})
 	if err != nil {
@@ -132,7 +134,16 @@ func TestByteBudgets(t *testing.T) {
 	}
 	held := waitsFor(a, 60) // a holds 500 > 100
 	lease, _ := a.Lease("w", LeaseOptions{})
-	take(t, lease) // dispatching the big batch frees a's room
+	big := take(t, lease)
+	if _, ok := lease.Complete(big.ID); !ok {
+		t.Fatal("big batch lost")
+	}
+	select {
+	case err := <-held:
+		t.Fatalf("dispatch and answer, not yet sent, freed room (%v)", err)
+	default:
+	}
+	a.Delivered(big.Bytes) // its answer reached the client
 	if err := <-held; err != nil {
 		t.Fatal(err)
 	}
@@ -140,17 +151,18 @@ func TestByteBudgets(t *testing.T) {
 		t.Fatal(err)
 	}
 	held = waitsFor(b, 40) // 60 + 40 + 40 > the total 120
-	take(t, lease)         // a's 60 leaves
+	a.Delivered(60)
 	if err := <-held; err != nil {
 		t.Fatal(err)
 	}
-	if got := r.budget.queued.Load(); got != 80 {
-		t.Fatalf("%d bytes counted queued, want 80", got)
+	if got := r.budget.held.Load(); got != 80 {
+		t.Fatalf("%d bytes counted held, want 80", got)
 	}
 	if _, err := r.Close("b"); err != nil {
 		t.Fatal(err)
 	}
-	if got := r.budget.queued.Load(); got != 0 {
+	b.Delivered(40) // an answer sent after the close is not taken out twice
+	if got := r.budget.held.Load(); got != 0 {
 		t.Fatalf("closing b left %d bytes counted", got)
 	}
 }

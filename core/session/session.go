@@ -133,9 +133,8 @@ type Session struct {
 
 	// Dispatch state (dispatch.go).
 	queuedTasks   atomic.Int64 // tasks queued, pushing or in the redelivery list
-	queuedBytes   atomic.Int64 // and their bytes (budget)
+	heldBytes     atomic.Int64 // bytes of tasks not yet answered to the client (budget.go)
 	budget        *budget      // the registry's byte budgets
-	gone          atomic.Bool  // shut down: its bytes left the budget
 	inflightTasks atomic.Int64 // tasks in batches at workers, unanswered
 	hungry        atomic.Int64 // leases waiting with nothing in flight
 	bound         atomic.Int64 // workers the scheduler bound to the session
@@ -232,6 +231,7 @@ func (s *Session) Enqueue(ctx context.Context, t *Batch, now time.Time) error {
 		return err
 	}
 	s.outstanding.Add(1)
+	s.holdBytes(t.Bytes)
 	queued := s.account(t, 1)
 	// Counted as pending while it waits to be queued: a speed queue holds
 	// nothing, so without this no worker would ever be bound to take it.
@@ -250,6 +250,7 @@ func (s *Session) Enqueue(ctx context.Context, t *Batch, now time.Time) error {
 	if err != nil {
 		s.outstanding.Add(-1)
 		s.account(t, -1)
+		s.Delivered(t.Bytes)
 		if errors.Is(err, queue.ErrClosed) {
 			return ErrClosed
 		}
@@ -596,10 +597,9 @@ func (s *Session) Lease(workerID string, o LeaseOptions) (*Lease, error) {
 }
 
 func (s *Session) shutdown() (tasks, results, dead int) {
-	// Its queued bytes leave the total budget; what still moves through
-	// the session now (a dispatch in progress) is not counted again.
-	s.gone.Store(true)
-	s.budget.add(-s.queuedBytes.Swap(0))
+	// Its bytes leave the total budget; answers still moving through the
+	// session now are not taken out again.
+	s.releaseBytes()
 	s.mu.Lock()
 	s.mu.closed = true
 	s.mu.fed.fire()

@@ -255,15 +255,18 @@ func (s *Server) sendResults(ctx context.Context, stream grpc.BidiStreamingServe
 			continue // the half-close, or every task answered: look again
 		}
 		for i := range n {
-			b := buf[i].Value.(*pb.Batch)
+			t := buf[i].Value.(*session.Batch) // worker.go's complete
+			b := t.Payload.(*pb.Batch)
 			tok := sess.Sending(len(b.Messages), func(i int) string { return b.Messages[i].Id })
 			err := stream.Send(b)
 			if err == nil {
 				if resent := sess.Sent(tok); resent != nil {
 					// Resubmitted while this write was under way: the
 					// stream may be dead, so answer those again.
-					_ = sess.OfferResult(context.Background(), pickMessages(b, resent))
+					t.Payload = pickMessages(b, resent)
+					_ = sess.OfferResult(context.Background(), t)
 				} else {
+					sess.Delivered(t.Bytes)
 					sess.Finish()
 				}
 			}
@@ -271,9 +274,7 @@ func (s *Server) sendResults(ctx context.Context, stream grpc.BidiStreamingServe
 				sess.Unsent(tok)
 				// Keep what this client did not get for the next one.
 				for _, it := range buf[i:n] {
-					if r, _ := it.Value.(*pb.Batch); r != nil {
-						_ = sess.OfferResult(context.Background(), r)
-					}
+					_ = sess.OfferResult(context.Background(), it.Value)
 				}
 				return err
 			}

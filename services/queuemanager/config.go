@@ -55,8 +55,8 @@ type Options struct {
 	MaxInflightBatches uint32 `yaml:"maxInflightBatches" usage:"largest max_inflight_batches_per_worker a session may ask for (lowered to it)"`
 	// Byte budgets of queued task batches: past them the client's stream
 	// is not read (flow control), nothing is refused.
-	MaxSessionBytes  config.ByteSize `yaml:"maxSessionBytes" usage:"bytes of task batches queued per session before its client is slowed (flow control)"`
-	MaxQueuedBytes   config.ByteSize `yaml:"maxQueuedBytes" usage:"bytes of task batches queued in all sessions before clients are slowed (flow control)"`
+	MaxSessionBytes  config.ByteSize `yaml:"maxSessionBytes" usage:"bytes of task batches held per session (queued, at workers or answered and unread) before its client is slowed (flow control)"`
+	MaxQueuedBytes   config.ByteSize `yaml:"maxQueuedBytes" usage:"bytes of task batches held in all sessions before clients are slowed (flow control)"`
 	MaxHealthWatches int             `yaml:"maxHealthWatches" usage:"most gRPC health Watch streams served at once (they need no API key)"`
 	// FirstBatchTimeout ends a ClientStream that names no session and sends
 	// no batch for that long.

@@ -355,3 +355,40 @@ func TestKeysGiveTenantsAndRoles(t *testing.T) {
 		}
 	}
 }
+
+// A task's bytes stay in the budget until its answer is sent to the
+// client, so through a budget of two batches every batch still gets its
+// result once the client reads: sending results gives the room back. (A
+// client that does not read is held to its budget: cmd/hostile case 6c.)
+func TestByteBudgetFreedBySentAnswers(t *testing.T) {
+	const size, batches = 16 << 10, 20
+	ts := startServer(t, Options{MaxSessionBytes: 2 * size, MaxQueuedBytes: 4 * size})
+	ctx := testCtx(t)
+	a := ts.createSession(t, ctx, nil)
+	cs := ts.clientStream(t, ctx, a.Id)
+	w := ts.newRawWorker(t, ctx)
+	go func() {
+		for i := range batches {
+			b := &pb.Batch{SessionId: a.Id, Messages: []*pb.Message{{Id: fmt.Sprint("t", i), Payload: make([]byte, size)}}}
+			if cs.Send(b) != nil {
+				return
+			}
+		}
+		_ = cs.CloseSend()
+	}()
+	go serveEcho(w.bindNext(t, a.Id))
+	got := 0
+	for {
+		r, err := cs.Recv()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("after %d results: %v", got, err)
+		}
+		got += len(r.Messages)
+	}
+	if got != batches {
+		t.Fatalf("%d results, want %d", got, batches)
+	}
+}

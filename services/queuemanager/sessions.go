@@ -295,10 +295,13 @@ func (s *Server) ClientStreamDeadLetters(in *pb.Session, stream grpc.ServerStrea
 		}
 		if resent := sess.Sent(tok); resent != nil {
 			// Resubmitted during the write (client.go's sendResults says
-			// why): keep those dead letters for the next read.
+			// why): keep those dead letters, and their bytes, for the next
+			// read.
 			r := *t
 			r.Payload, r.N = pickMessages(b, resent), len(resent)
 			_ = sess.OfferDead(&r)
+		} else {
+			sess.Delivered(t.Bytes)
 		}
 	}
 	return nil

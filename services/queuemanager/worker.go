@@ -410,9 +410,15 @@ func (s *Server) complete(sess *session.Session, lease *session.Lease, r *pb.Bat
 	// Once taken from the lease the answer must be queued; only a closed
 	// session refuses it. It does not wait for a client that is not
 	// reading: the scheduler takes that session's workers instead.
+	// The task's bytes stay in the session's budget until its answer was
+	// sent (core/session, budget.go): with the results when there are any.
 	if len(failed) > 0 {
 		dead := &pb.Batch{Id: r.Id, SessionId: sess.ID, Priority: task.Priority, Messages: failed}
-		if sess.OfferDead(&session.Batch{ID: t.ID, Payload: dead}) != nil {
+		d := &session.Batch{ID: t.ID, Payload: dead}
+		if len(good) == 0 {
+			d.Bytes = t.Bytes
+		}
+		if sess.OfferDead(d) != nil {
 			return
 		}
 		s.metrics.failed.Add(float64(len(failed)))
@@ -425,10 +431,12 @@ func (s *Server) complete(sess *session.Session, lease *session.Lease, r *pb.Bat
 		sess.Finish()
 		return
 	}
-	// The client stream calls Finish once it has sent the results.
+	// The client stream calls Finish once it has sent the results. They
+	// travel in t, which the lease no longer holds, with t's bytes.
 	r.Messages = good
 	r.SessionId = sess.ID
-	if sess.OfferResult(context.Background(), r) != nil {
+	t.Payload = r
+	if sess.OfferResult(context.Background(), t) != nil {
 		return
 	}
 	s.metrics.done.Add(float64(len(good)))
