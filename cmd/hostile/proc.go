@@ -166,6 +166,12 @@ func (p *proc) stop() {
 	}
 }
 
+// kill ends the process at once: a worker's drain is no part of a case.
+func (p *proc) kill() {
+	_ = p.cmd.Process.Kill()
+	<-p.done
+}
+
 // flagsOf lists the --flags a service binary accepts, from its --help.
 func flagsOf(bin string) (map[string]bool, error) {
 	out, err := exec.Command(bin, "--help").CombinedOutput()
