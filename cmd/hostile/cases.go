@@ -555,9 +555,12 @@ func case6c(ctx context.Context, h *harness, r *row) error {
 	r.note("no worker: %d of %d 32 MB batches sent, RSS %+d MB; with a worker, results unread: %d sent, RSS %+d MB; budget 64 MiB a session",
 		queuedSent, n, (queuedRSS-r.qm[0])>>20, workedSent, (workedRSS-r.qm[0])>>20)
 	// Bounded: the sender is slowed before it sent everything, and the
-	// queue manager holds less than half of what it was sent.
-	half := int64(n) * 32 << 20 / 2
-	r.pass = got == 5 && queuedSent < int64(n) && queuedRSS-r.qm[0] < half && workedRSS-r.qm[0] < half
+	// queue manager's growth is a multiple of the session budget, not of
+	// what was sent: a held batch lives as the task and its result, the
+	// heap may double before a collection (GOGC 100), and transport
+	// buffers hold a batch or two more.
+	const limit = 6 * 64 << 20
+	r.pass = got == 5 && queuedSent < int64(n) && workedSent < int64(n) && queuedRSS-r.qm[0] < limit && workedRSS-r.qm[0] < limit
 	return nil
 }
 
