@@ -28,7 +28,10 @@ import (
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
+
 	"time"
+
+	"github.com/alpcrun/alpcrun/internal/version"
 )
 
 // harness is what every case needs: the binaries, what they support, the
@@ -70,6 +73,7 @@ type hostileCase struct {
 }
 
 func main() {
+	version.Handle("hostile", os.Args[1:])
 	bin := flag.String("bin", "", "directory with queue-manager, central-cache and worker binaries (empty: build this module's)")
 	full := flag.Bool("full", false, "the issue's numbers (50,000 streams, 30,000 watches, ...) instead of the CI scale")
 	only := flag.String("cases", "", "comma-separated case ids to run (e.g. 1,6c); empty runs all")
