@@ -33,38 +33,46 @@ func StartQueueManager(kind queue.Kind, policy string, tr Transport) Starter {
 		tb.Cleanup(qm.Close)
 		srv := grpc.NewServer(tr.Server...)
 		qm.Register(srv)
-		addr := servicetest.ServeServer(tb, srv)
-		ctx, cancel := context.WithCancel(ctx)
-		tb.Cleanup(cancel)
-
-		client := alpcrunpb.NewQueueClient(Dial(tb, addr, tr.Dial))
-		maxW := uint32(s.Workers)
-		sess, err := client.CreateSession(ctx, &alpcrunpb.Session{App: &alpcrunpb.App{Id: "bench"},
-			Attributes: &alpcrunpb.SessionAttributes{MaxWorkers: &maxW, MinWorkers: &maxW,
-				MaxInflightBatchesPerWorker: uint32(max(s.Inflight, 1))}})
-		if err != nil {
-			tb.Fatalf("bench: create session: %v", err)
-		}
-		sd := startShared(ctx, tb, s, sess.Id)
-		bound := make(chan error, s.Workers)
-		for range s.Workers {
-			serve := serveFunc(ctx, tb, sd)
-			go func() { bound <- bindWorker(ctx, tb, addr, tr.Dial, serve) }()
-		}
-		st, err := client.ClientStream(metadata.NewOutgoingContext(ctx, metadata.Pairs("sessionid", sess.Id)))
-		if err != nil {
-			tb.Fatalf("bench: client stream: %v", err)
-		}
-		// Workers are bound only once work is pending: send nothing yet,
-		// the driver's first batches trigger the binding. Wait for the
-		// control channels to be up so setup stays outside the timer.
-		for range s.Workers {
-			if err := <-bound; err != nil {
-				tb.Fatalf("bench: worker: %v", err)
-			}
-		}
-		return System{Stream: st, SessionID: sess.Id, Shared: sd}
+		return connectQueueManager(ctx, tb, servicetest.ServeServer(tb, srv), tr.Dial, s)
 	}
+}
+
+// connectQueueManager sets up shape s on the queue manager serving at addr:
+// one session, s.Workers workers that register on the control channel,
+// wait for BIND and run Echo (or EchoShared) on their WorkerStream, and
+// the client's ClientStream, every connection dialled with opts.
+func connectQueueManager(ctx context.Context, tb testing.TB, addr string, opts []grpc.DialOption, s Shape) System {
+	tb.Helper()
+	ctx, cancel := context.WithCancel(ctx)
+	tb.Cleanup(cancel)
+
+	client := alpcrunpb.NewQueueClient(Dial(tb, addr, opts))
+	maxW := uint32(s.Workers)
+	sess, err := client.CreateSession(ctx, &alpcrunpb.Session{App: &alpcrunpb.App{Id: "bench"},
+		Attributes: &alpcrunpb.SessionAttributes{MaxWorkers: &maxW, MinWorkers: &maxW,
+			MaxInflightBatchesPerWorker: uint32(max(s.Inflight, 1))}})
+	if err != nil {
+		tb.Fatalf("bench: create session: %v", err)
+	}
+	sd := startShared(ctx, tb, s, sess.Id)
+	bound := make(chan error, s.Workers)
+	for range s.Workers {
+		serve := serveFunc(ctx, tb, sd)
+		go func() { bound <- bindWorker(ctx, tb, addr, opts, serve) }()
+	}
+	st, err := client.ClientStream(metadata.NewOutgoingContext(ctx, metadata.Pairs("sessionid", sess.Id)))
+	if err != nil {
+		tb.Fatalf("bench: client stream: %v", err)
+	}
+	// Workers are bound only once work is pending: send nothing yet, the
+	// driver's first batches trigger the binding. Wait for the control
+	// channels to be up so setup stays outside the timer.
+	for range s.Workers {
+		if err := <-bound; err != nil {
+			tb.Fatalf("bench: worker: %v", err)
+		}
+	}
+	return System{Stream: st, SessionID: sess.Id, Shared: sd}
 }
 
 // bindWorker registers a worker and, in the background, runs serve on the

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -23,6 +24,9 @@ type System struct {
 	// Shared is the shared-data path the workers read, for a Shape with
 	// Shared set; nil otherwise.
 	Shared *SharedData
+	// ServerCPU, when not nil, is the CPU time used so far by a server
+	// running in a process of its own, which Bench adds to this process's.
+	ServerCPU func() (time.Duration, bool)
 }
 
 // Starter builds a system of shape s whose streams live as long as ctx, and

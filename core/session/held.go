@@ -47,13 +47,16 @@ func (s *Session) Hold(n int, id func(int) string) (dups []int) {
 		h.ids = make(map[string]struct{}, n)
 	}
 	for i := range n {
+		// One probe per id: storing a held id again leaves the length
+		// as it was. At tens of thousands of ids in flight each probe is
+		// a cache miss, and this is one of two per task (Release).
+		l := len(h.ids)
 		k := id(i)
-		if _, ok := h.ids[k]; ok {
+		h.ids[k] = struct{}{}
+		if len(h.ids) == l {
 			dups = append(dups, i)
 			h.resentLocked(k)
-			continue
 		}
-		h.ids[k] = struct{}{}
 	}
 	return dups
 }

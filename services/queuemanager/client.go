@@ -54,10 +54,12 @@ func (c *batchChecker) check(b *pb.Batch) (int, error) {
 		if m == nil || m.Id == "" {
 			return 0, fmt.Errorf("%w: message %d has an empty id", errInvalidBatch, i)
 		}
-		if _, dup := c.seen[m.Id]; dup {
+		// One probe per id: a repeated id leaves the length as it was.
+		l := len(c.seen)
+		c.seen[m.Id] = struct{}{}
+		if len(c.seen) == l {
 			return 0, fmt.Errorf("%w: duplicate message id %q", errInvalidBatch, m.Id)
 		}
-		c.seen[m.Id] = struct{}{}
 	}
 	return size, nil
 }

@@ -13,8 +13,6 @@ import (
 	"sync"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
-
 	"github.com/alpcrun/alpcrun/core/session"
 	"github.com/alpcrun/alpcrun/internal/version"
 	pb "github.com/alpcrun/alpcrun/proto/alpcrun/v1"
@@ -114,17 +112,7 @@ func (d *dashboard) run(ctx context.Context) {
 // latencyBuckets reads the latency histogram: upper bounds and cumulative
 // counts, the last bucket +Inf.
 func (s *Server) latencyBuckets() (bounds []float64, counts []uint64) {
-	var m dto.Metric
-	if s.metrics.latency.Write(&m) != nil {
-		return nil, nil
-	}
-	h := m.GetHistogram()
-	for _, b := range h.GetBucket() {
-		bounds = append(bounds, b.GetUpperBound())
-		counts = append(counts, b.GetCumulativeCount())
-	}
-	// The +Inf bucket is implicit: every observation.
-	return append(bounds, math.Inf(1)), append(counts, h.GetSampleCount())
+	return s.metrics.latency.cumulative()
 }
 
 // quantile estimates quantile q of the tasks counted between two readings

@@ -2,7 +2,10 @@ package queuemanager
 
 import (
 	"cmp"
+	"math"
 	"slices"
+	"sort"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,7 +18,7 @@ type metrics struct {
 	accepted, done, failed, redelivered, dead prometheus.Counter
 	duplicates                                prometheus.Counter
 	late                                      prometheus.Counter
-	latency                                   prometheus.Histogram
+	latency                                   *batchHistogram
 	// schedPass times one pass of the scheduler loop; schedEvents counts
 	// the session and worker events its passes handled.
 	schedPass   prometheus.Histogram
@@ -59,11 +62,9 @@ func newMetrics(s *Server, reg prometheus.Registerer) *metrics {
 			Name: "alpcrun_late_results_total",
 			Help: "Result batches dropped because their batch was already answered or requeued.",
 		}),
-		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "alpcrun_task_latency_seconds",
-			Help:    "Time from a task's acceptance to its result being queued for the client.",
-			Buckets: prometheus.ExponentialBuckets(50e-6, 2, 20),
-		}),
+		latency: newBatchHistogram(prometheus.NewDesc("alpcrun_task_latency_seconds",
+			"Time from a task's acceptance to its result being queued for the client.", nil, nil),
+			prometheus.ExponentialBuckets(50e-6, 2, 20)),
 		schedPass: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "alpcrun_scheduler_pass_seconds",
 			Help:    "Time of one scheduler pass: the session and worker events gathered since the last, the policy's decisions and their BIND/UNBIND sends.",
@@ -93,11 +94,62 @@ func newMetrics(s *Server, reg prometheus.Registerer) *metrics {
 }
 
 // observeLatency records one latency for each of n tasks of a batch.
-func (m *metrics) observeLatency(d time.Duration, n int) {
-	v := d.Seconds()
-	for range n {
-		m.latency.Observe(v)
+func (m *metrics) observeLatency(d time.Duration, n int) { m.latency.observe(d.Seconds(), n) }
+
+// batchHistogram is a Prometheus histogram that takes the n equal
+// observations of a batch's tasks at once: one bucket search and three
+// atomic adds per batch, where prometheus.Histogram takes n Observe calls
+// (a few percent of the queue manager's CPU per task at batch 100).
+type batchHistogram struct {
+	desc   *prometheus.Desc
+	bounds []float64       // upper bounds, ascending
+	counts []atomic.Uint64 // per bucket, not cumulative; the last is +Inf
+	sum    atomic.Uint64   // float64 bits
+}
+
+func newBatchHistogram(desc *prometheus.Desc, bounds []float64) *batchHistogram {
+	return &batchHistogram{desc: desc, bounds: bounds, counts: make([]atomic.Uint64, len(bounds)+1)}
+}
+
+// observe records v n times.
+func (h *batchHistogram) observe(v float64, n int) {
+	if n <= 0 {
+		return
 	}
+	h.counts[sort.SearchFloat64s(h.bounds, v)].Add(uint64(n)) // le: v <= bound
+	for {
+		old := h.sum.Load()
+		if h.sum.CompareAndSwap(old, math.Float64bits(math.Float64frombits(old)+v*float64(n))) {
+			return
+		}
+	}
+}
+
+func (h *batchHistogram) Describe(ch chan<- *prometheus.Desc) { ch <- h.desc }
+
+// Collect reads the buckets once, so that the count is their total even
+// while observations land.
+func (h *batchHistogram) Collect(ch chan<- prometheus.Metric) {
+	bounds, counts := h.cumulative()
+	last := len(bounds) - 1
+	cum := make(map[float64]uint64, last)
+	for i, b := range bounds[:last] {
+		cum[b] = counts[i]
+	}
+	ch <- prometheus.MustNewConstHistogram(h.desc, counts[last], math.Float64frombits(h.sum.Load()), cum)
+}
+
+// cumulative returns the upper bounds, +Inf last, and the cumulative count
+// of each bucket.
+func (h *batchHistogram) cumulative() (bounds []float64, counts []uint64) {
+	bounds = append(slices.Clip(h.bounds), math.Inf(1))
+	counts = make([]uint64, len(h.counts))
+	var n uint64
+	for i := range h.counts {
+		n += h.counts[i].Load()
+		counts[i] = n
+	}
+	return bounds, counts
 }
 
 // gauges is a collector that reads queue depths, sessions and workers at
