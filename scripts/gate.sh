@@ -81,11 +81,13 @@ SHAPES=(
 # so the estimate over 16 rounds by about 1.3%, and 5% is well clear of
 # both no change and a 10% regression (results/README.md, the power table).
 # Time per task and latency catch what costs no CPU (waiting, a lock held
-# too long) but scatter more: time per task by 30% a pair, whence 20%; the
-# idle p50 by 6%, held to 15% as before. Allocations are counted, not
-# timed: the idle row's 67 per task moves by one in a round or two of an
-# A/A run, the loaded row's bytes per task by under 1%.
-CHECKS=batch=100/:cpu-ns/op:0.05,batch=100/:ns/op:0.20,batch=1/:p50-ns:0.15,batch=1/:allocs/op:0.03,batch=100/:B/op:0.05
+# too long) but scatter more, so they are held to 20%: time per task by
+# 30% a pair; the idle p50 by 6% a pair in most runs, but it has two modes
+# (about 37 and 52 us on the Xeon VM) and an A/A run with the slow one in
+# 13 of 16 head rounds estimated +14.6% at p = 0.007. Allocations are
+# counted, not timed: the idle row's 67 per task moves by one in a round
+# or two of an A/A run, the loaded row's bytes per task by under 1%.
+CHECKS=batch=100/:cpu-ns/op:0.05,batch=100/:ns/op:0.20,batch=1/:p50-ns:0.20,batch=1/:allocs/op:0.03,batch=100/:B/op:0.05
 # (a) and (c): see scripts/gatecheck. The committed run
 # results/2026-11-27_d590227 had priority/relay 0.87x tasks/s and 1.12x p99
 # loaded, 1.21x p50 and 1.29x p99 idle: the floors leave room for noise and a
@@ -138,6 +140,11 @@ if [[ $mode == gate ]]; then
   fi
 fi
 
+# The signed-rank test's smallest p over n rounds is 2^-n: under 5 rounds
+# (b) cannot reach p < 0.05.
+if [[ -n $base ]] && ((ROUNDS < 5)); then
+  echo "gate: GATE_ROUNDS=$ROUNDS: (b) needs 5 rounds or more to fail at all" >&2
+fi
 echo "gate: building (results in $out)" >&2
 go build -o "$src/gatecheck" ./scripts/gatecheck
 go run "$BENCHSTAT" /dev/null >/dev/null

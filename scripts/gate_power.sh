@@ -46,9 +46,9 @@ gate() {
 
 # table runs.txt: the markdown table of the runs in runs.txt.
 table() {
-  echo "| planted CPU per task | gate runs | gate failed | failed on (b) CPU per task | (b)'s CPU estimates, median (min to max) | other failures | gate time, median (max) |"
+  echo "| planted CPU per task | gate runs | gate failed | failed on (b) CPU per task | (b)'s CPU estimates, median (min to max) | other checks that failed | gate time, median (max) |"
   echo "| --- | --- | --- | --- | --- | --- | --- |"
-  for p in none $(awk '$1 != "none" && !seen[$1]++ {print $1}' "$1"); do
+  for p in none $(awk '$1 != "none" && !seen[$1]++ {print $1}' "$1" | sort -g); do
     awk -v p="$p" '
       function med(a, n,   i, j, t) {
         for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
@@ -57,8 +57,10 @@ table() {
       $1 == p {
         n++; if ($2 != 0) f++
         if ($5 ~ /paired:cpu-ns/) c++
-        o = $5; gsub(/paired:cpu-ns\/op,?/, "", o); if ($2 == 2) o = "error"
-        if (o != "" && o != "-") other = other (other ? "; " : "") o
+        if ($2 == 2 && !cnt["error"]++) order[++no] = "error"
+        m = split($5, fs, ",")
+        for (i = 1; i <= m; i++)
+          if (fs[i] != "paired:cpu-ns/op" && fs[i] != "-" && !cnt[fs[i]]++) order[++no] = fs[i]
         if ($4 != "?") {
           v = $4; sub(/%/, "", v); cpu[++nc] = v + 0
           if (nc == 1 || v + 0 < min) min = v + 0
@@ -68,6 +70,7 @@ table() {
       }
       END {
         if (!n) exit
+        for (i = 1; i <= no; i++) other = other (other ? ", " : "") order[i] " (" cnt[order[i]] ")"
         printf "| %s | %d | %d of %d | %d of %d | %+.1f%% (%+.1f%% to %+.1f%%) | %s | %d s (%d s) |\n",
           p == "none" ? "none (A/A)" : p, n, f, n, c, n, med(cpu, nc), min, max, other ? other : "none", med(t, nt), tmax
       }' "$1"
