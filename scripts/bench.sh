@@ -9,7 +9,9 @@
 #                than all ten runs of one kind.
 #   BENCH=.      a go test -bench pattern. Its first /-element picks suites by
 #                top-level benchmark name (bash regex), the rest narrows the
-#                sub-benchmarks: BENCH='Queue/impl=lockfree/prod=4'.
+#                sub-benchmarks: BENCH='Queue/impl=lockfree/prod=4'. A | outside
+#                parentheses separates alternatives, as in go test, each
+#                picking its own suites: BENCH='Queue/impl=lockfree|Idle'.
 #   BENCHTIME=   -benchtime for every suite (2s, 5000x); unset, each suite
 #                uses its own default below, else go test's 1s.
 #   RESULTS=     output directory instead of the dated one.
@@ -52,7 +54,7 @@ SUITES=(
   "idle|./core/queue|BenchmarkIdle|cpu%|200x"
   "scheduler|./core/scheduler|BenchmarkSchedule|sec/op|300ms"
   "e2e|./bench|BenchmarkE2EMatrix|tasks/s|300ms"
-  "cache|./bench|BenchmarkCache|p50-ns|"
+  "cache|./bench|BenchmarkCache|p50-sec|"
   "makespan|./bench|BenchmarkMakespan|efficiency|1x"
 )
 # Reports: suite | file | benchstat arguments, |-separated. The first of a
@@ -71,6 +73,17 @@ REPORTS=(
   "e2e|e2e-by-policy.txt|-filter|/shared:off (/impl:relay OR /impl:priority) ((/batch:100 /payload:64) OR /inflight:1)|-col|/policy|-ignore|/impl"
   "e2e|e2e-by-shared.txt|-filter|(/impl:relay OR /impl:priority) (/policy:priority OR /policy:none) ((/workers:4 /payload:64 (/batch:1 OR /batch:100)) OR (/workers:64 /batch:100 /payload:4096) OR /inflight:1)|-col|/shared@(off on)"
   "cache|cache-by-kind.txt|-col|/kind"
+)
+# Summaries: suite | cmd/benchplot -kind summary flags, the columns as in
+# the suite's first report: the end summary's line, which compares only the
+# rows every column has (benchstat's geomeans do not: a kind with fewer
+# rows gets a geomean of other rows). The metric is the suite's unit.
+SUMMARIES=(
+  "queue|-x impl"
+  "idle|-x impl"
+  "scheduler|-x policy"
+  "e2e|-x impl -ignore policy -filter impl=relay|priority,policy=none|priority"
+  "cache|-x kind"
 )
 # Tables: suite | file | cmd/benchplot -kind table flags: a markdown table
 # of medians per row, the first metric with its min and max. A suite with a
@@ -101,15 +114,46 @@ die() {
 }
 [[ $COUNT =~ ^[1-9][0-9]*$ ]] || die "COUNT=$COUNT: want a positive integer"
 
-# Pick the suites.
-top=${BENCH%%/*}
-top=${top:-.}
-sub=""
-[[ $BENCH != */* ]] || sub=/${BENCH#*/}
+# Pick the suites. BENCH splits into alternatives at each | outside
+# parentheses and brackets, as go test splits -bench; each alternative's
+# first /-element picks suites, and a suite runs the alternatives that picked
+# it, anchored to its own benchmark, so that another suite's benchmark in
+# the same package (BenchmarkIdle next to BenchmarkQueue) stays out of it.
+alternatives() { # pattern: one alternative per line
+  local s=$1 i c depth=0 class=0 cur=""
+  for ((i = 0; i < ${#s}; i++)); do
+    c=${s:i:1}
+    case $c in
+    \\) cur+=${s:i:2}; ((i++)); continue ;;
+    "[") class=$((class + 1)) ;;
+    "]") class=$((class > 0 ? class - 1 : 0)) ;; # a lone ] is a literal
+    "(") depth=$((class ? depth : depth + 1)) ;;
+    ")") depth=$((class ? depth : depth - 1)) ;;
+    "|") if ((depth == 0 && class == 0)); then
+        echo "$cur"
+        cur=""
+        continue
+      fi ;;
+    esac
+    cur+=$c
+  done
+  echo "$cur"
+}
+mapfile -t alts < <(alternatives "$BENCH")
+declare -A pattern
 active=()
 for s in "${SUITES[@]}"; do
   IFS='|' read -r name pkg fn _ <<<"$s"
-  [[ $fn =~ $top ]] || continue
+  pat=""
+  for a in "${alts[@]}"; do
+    top=${a%%/*}
+    [[ $fn =~ ${top:-.} ]] || continue
+    sub=""
+    [[ $a != */* ]] || sub=/${a#*/}
+    pat+=${pat:+|}^$fn\$$sub
+  done
+  [[ -n $pat ]] || continue
+  pattern[$name]=$pat
   if [[ ! -d $pkg ]]; then
     echo "bench: skip $name: $pkg does not exist yet" >&2
   elif ! grep -qs "^func $fn(" "$pkg"/*_test.go; then
@@ -207,7 +251,7 @@ progress() { # pass suite; reads the benchmark output
 for ((pass = 1; pass <= COUNT; pass++)); do
   for s in "${active[@]}"; do
     IFS='|' read -r name pkg fn _ benchtime <<<"$s"
-    args=(-test.run '^$' -test.bench "^$fn\$$sub" -test.count 1 -test.benchmem -test.timeout 30m)
+    args=(-test.run '^$' -test.bench "${pattern[$name]}" -test.count 1 -test.benchmem -test.timeout 30m)
     benchtime=${BENCHTIME:-$benchtime}
     [[ -z $benchtime ]] || args+=(-test.benchtime "$benchtime")
     # The binary runs in its package directory, as go test would run it.
@@ -251,36 +295,6 @@ for p in "${PLOTS[@]}"; do
     echo "bench: plot $file failed; the raw results and reports are complete" >&2
 done
 
-# Summary: per suite, benchstat's geomean (or only row) of one unit per kind,
-# with its change against the first kind.
-summary() { # report unit
-  awk -v unit="$2" '
-    function trim(s) { gsub(/^[ \t]+|[ \t]+$/, "", s); return s }
-    /│/ && !hdr { hdr = $0; next }
-    /│/ && hdr && !inunit {
-      split($0, u, "│"); split(trim(u[2]), w, " ")
-      # kinds are k[2] .. k[nk - 1]: the header starts blank and ends in │
-      if (w[1] == unit) { inunit = 1; nk = split(hdr, k, "│") } else { hdr = "" }
-      next
-    }
-    /^$/ { if (inunit && rows == 1) emit(last); hdr = ""; inunit = 0; rows = 0; next }
-    inunit && /^geomean/ { emit($0); exit }
-    inunit && !/^(¹|²|³|⁴|⁵|⁶|⁷|⁸|⁹) / { rows++; last = $0 }
-    # A row is: name, value of the first kind, then value and change per kind,
-    # once the ± spreads, (p=… n=…) notes and footnote marks are gone.
-    function emit(row,   t, n, i, j, s) {
-      gsub(/± [^ ]+|\([^)]*\)|¹|²|³|⁴|⁵|⁶|⁷|⁸|⁹/, "", row)
-      n = split(row, t, " ")
-      if (n != 2 * (nk - 2)) exit
-      s = sprintf("    %s %s", trim(k[2]), t[2])
-      for (i = 3; i < nk; i++) { j = 2 * (i - 2) + 1; s = s sprintf(" | %s %s %s", trim(k[i]), t[j], t[j + 1]) }
-      print s
-      done = 1
-      exit
-    }
-    END { if (!done && inunit && rows == 1) emit(last) }
-  ' "$1"
-}
 echo >&2
 echo "bench: $done results in $(clock $((SECONDS - start))) written to $out/" >&2
 for s in "${active[@]}"; do
@@ -291,14 +305,16 @@ for s in "${active[@]}"; do
     echo "  $name, $unit (median of $COUNT), $file:" >&2
     sed 's/^/    /' "$out/$file" >&2
   done
-  for r in "${REPORTS[@]}"; do
-    [[ ${r%%|*} == "$name" ]] || continue
-    IFS='|' read -r _ file _ <<<"$r"
-    report=$out/$file
-    echo "  $name, $unit (geomean), change vs the first column of ${file} (~: not significant):" >&2
-    line=$(summary "$report" "$unit")
-    echo "${line:-    see $file}" >&2
-    break
+  for m in "${SUMMARIES[@]}"; do
+    IFS='|' read -r sname flags <<<"$m"
+    [[ $sname == "$name" && -s $out/$name.txt ]] || continue
+    file=""
+    for r in "${REPORTS[@]}"; do
+      [[ ${r%%|*} == "$name" ]] && IFS='|' read -r _ file _ <<<"$r" && break
+    done
+    echo "  $name, $unit: median per row, geomean per column, change vs the first column (p-values in ${file:-$name.txt}):" >&2
+    read -ra fl <<<"$flags"
+    "$tmp/benchplot" -in "$out/$name.txt" -kind summary -metric "$unit" "${fl[@]}" 2>&1 | sed 's/^/    /' >&2 || true
   done
 done
 for f in "$out"/*; do

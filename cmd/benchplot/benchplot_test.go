@@ -365,6 +365,10 @@ func TestValidateKinds(t *testing.T) {
 		{out: "t.md", kind: "table", metric: "efficiency", spec: x, ref: &one},
 		{out: "t.png", kind: "bar", metric: "efficiency,makespan-s", spec: x},
 		{out: "t.md", kind: "bar", metric: "efficiency", spec: x},
+		{out: "t.md", kind: "summary", metric: "efficiency", spec: x},
+		{kind: "summary", metric: "efficiency,makespan-s", spec: x},
+		{kind: "summary", metric: "efficiency", spec: x, ratio: &ratio{Key: "impl", Value: "relay"}},
+		{out: "t.md", kind: "table", metric: "efficiency", spec: x, ignore: []string{"policy"}},
 	} {
 		if o.validate() == nil {
 			t.Errorf("%+v: want a validation error", o)
@@ -377,5 +381,74 @@ func TestValidateKinds(t *testing.T) {
 	}
 	if r, err := parseRef("0.75"); err != nil || *r != 0.75 {
 		t.Errorf("parseRef(0.75) = %v, %v", r, err)
+	}
+}
+
+// issue14Sample is the shape of the run in issue 14: BenchmarkQueue of two
+// kinds only, and BenchmarkIdle (with the ns/op it then reported, its fixed
+// 1ms window) of every kind, in one file. benchstat's geomeans gave fifo
+// 1.002m (its idle row alone), lockfree the geomean of all its rows, and
+// the change between the two over the idle row only: -0.00%.
+const issue14Sample = `pkg: github.com/alpcrun/alpcrun/core/queue
+BenchmarkIdle/impl=fifo-2                              200  1002000 ns/op  0.08 cpu%
+BenchmarkIdle/impl=lockfree-2                          200  1002000 ns/op  0.16 cpu%
+BenchmarkIdle/impl=priority-2                          200  1001000 ns/op  0.10 cpu%
+BenchmarkQueue/impl=lockfree/prod=4/cons=1/batch=1-2   100  40 ns/op
+BenchmarkQueue/impl=priority/prod=4/cons=1/batch=1-2   100  90 ns/op
+BenchmarkQueue/impl=lockfree/prod=4/cons=4/batch=1-2   100  60 ns/op
+BenchmarkQueue/impl=priority/prod=4/cons=4/batch=1-2   100  360 ns/op
+BenchmarkQueue/impl=lockfree/prod=4/cons=4/batch=1-2   100  80 ns/op
+BenchmarkQueue/impl=priority/prod=4/cons=4/batch=1-2   100  380 ns/op
+BenchmarkQueue/impl=priority/prod=4/cons=16/batch=1-2  100  500 ns/op
+`
+
+func TestSummaryComparesOnlyCommonRows(t *testing.T) {
+	for _, c := range []struct {
+		name, metric string
+		filter       []cond
+		want         string
+	}{
+		// fifo has only the idle row: the idle row is all that every
+		// kind has, and every value and change is of that row alone.
+		{"every kind", "sec/op", nil,
+			"fifo 1.002m | lockfree 1.002m +0.00% | priority 1.001m -0.10%  (the one row every column has; 3 left out)"},
+		// The queue rows of the two kinds that ran them: lockfree's
+		// medians 40 and 70, priority's 90 and 370, geomeans 52.9 and
+		// 182.5 (3.45x); priority's cons=16 row, which lockfree lacks,
+		// is out.
+		{"queue rows", "sec/op", []cond{{key: ".name", values: []string{"Queue"}}},
+			"lockfree 52.92n | priority 182.5n +244.86%  (geomean of the 2 rows every column has; 1 left out)"},
+		{"idle cpu", "cpu%", nil,
+			"fifo 0.08 | lockfree 0.16 +100.00% | priority 0.1 +25.00%  (the one row every column has)"},
+	} {
+		got, err := summaryLine([]byte(issue14Sample), "sample", c.metric, []string{"impl"}, nil, c.filter)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if got != c.want {
+			t.Errorf("%s:\n got %s\nwant %s", c.name, got, c.want)
+		}
+	}
+}
+
+func TestSummaryIgnoreAndNoCommonRow(t *testing.T) {
+	const e2e = `BenchmarkE2EMatrix/impl=relay/policy=none/workers=4-2          10  1 ns/op  1000 tasks/s
+BenchmarkE2EMatrix/impl=priority/policy=priority/workers=4-2   10  1 ns/op  800 tasks/s
+BenchmarkE2EMatrix/impl=priority/policy=fairshare/workers=4-2  10  1 ns/op  100 tasks/s
+BenchmarkE2EMatrix/impl=relay/policy=none/workers=64-2         10  1 ns/op  2000 tasks/s
+`
+	got, err := summaryLine([]byte(e2e), "e2e", "tasks/s", []string{"impl"}, []string{"policy"},
+		[]cond{{key: "policy", values: []string{"none", "priority"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// policy=none and policy=priority of workers=4 are one row; fairshare
+	// is filtered out; workers=64 has no priority value.
+	if want := "relay 1.000k | priority 800 -20.00%  (the one row every column has; 1 left out)"; got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	// Without -ignore, relay and priority share no row.
+	if got, err := summaryLine([]byte(e2e), "e2e", "tasks/s", []string{"impl"}, nil, nil); err == nil {
+		t.Errorf("no common row: got %q, want an error", got)
 	}
 }

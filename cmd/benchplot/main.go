@@ -18,6 +18,16 @@
 // per metric of the comma-separated -metric the median of the row's runs
 // (the first metric with its min and max).
 //
+// -kind summary prints one line to stdout that compares columns, the
+// values of the -x keys, on one -metric: per column the geomean of its
+// rows' medians and its change against the first column, over only the
+// rows that every column has (a row: the name without the -x and -ignore
+// keys). make bench ends with one per suite:
+//
+//	benchplot -in queue.txt -kind summary -metric sec/op -x impl
+//	benchplot -in e2e.txt -kind summary -metric tasks/s -x impl -ignore policy \
+//	    -filter 'impl=relay|priority,policy=none|priority'
+//
 // -ref draws a dashed horizontal line, such as the 1 of a perfect
 // efficiency. -ratio plots each result over its reference, the median of
 // the results with the -ratio key=value that share the -ratio-by keys'
@@ -45,10 +55,11 @@ func main() {
 	flag.StringVar(&o.in, "in", "", "benchmark text `file` (default stdin)")
 	flag.StringVar(&o.out, "out", "", "output `file`: .png or .svg (required)")
 	flag.StringVar(&o.metric, "metric", "ns/op", "`unit` to plot, as printed by go test (ns/op, items/s, cpu%, ...)")
-	flag.StringVar(&o.kind, "kind", "line", "chart `kind`: line, point (markers only) or bar")
+	flag.StringVar(&o.kind, "kind", "line", "`kind`: line, point (markers only) or bar chart, table (markdown) or summary (one line)")
 	x := flag.String("x", "", "name `keys` for the x axis, comma-separated; values are joined with \"x\" (required)")
 	series := flag.String("series", "", "name `keys` whose values get one line or bar color each")
 	panel := flag.String("panel", "", "name `keys` whose values get one subplot each")
+	ignore := flag.String("ignore", "", "-kind summary: name `keys` that do not tell rows apart, comma-separated")
 	filter := flag.String("filter", "", "keep only results matching `key=value,key!=value,...`; a value may be a|b")
 	ratioKV := flag.String("ratio", "", "plot each result over its reference, the results with `key=value`")
 	ratioBy := flag.String("ratio-by", "", "name `keys` a result shares with its -ratio reference, comma-separated")
@@ -60,6 +71,7 @@ func main() {
 		fail(fmt.Errorf("benchplot: unexpected arguments %q", flag.Args()))
 	}
 	o.spec = spec{X: splitList(*x), Series: splitList(*series), Panel: splitList(*panel)}
+	o.ignore = splitList(*ignore)
 	var err error
 	if o.ref, err = parseRef(*ref); err != nil {
 		fail(err)

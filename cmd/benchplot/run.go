@@ -14,6 +14,7 @@ import (
 type options struct {
 	in, out, metric, kind, title string
 	spec                         spec
+	ignore                       []string // -kind summary: keys that do not tell rows apart
 	filter                       []cond
 	ratio                        *ratio // nil: plot the metric itself
 	logY                         bool
@@ -24,6 +25,10 @@ func (o options) validate() error {
 	var errs []error
 	ext := strings.ToLower(filepath.Ext(o.out))
 	switch {
+	case o.kind == "summary":
+		if o.out != "" {
+			errs = append(errs, errors.New("benchplot: -kind summary writes to stdout; no -out"))
+		}
 	case o.out == "":
 		errs = append(errs, errors.New("benchplot: -out is required"))
 	case o.kind == "table" && ext != ".md":
@@ -39,12 +44,18 @@ func (o options) validate() error {
 		if strings.Contains(o.metric, ",") {
 			errs = append(errs, fmt.Errorf("benchplot: -metric %q: a chart plots one metric; a table takes several", o.metric))
 		}
-	case "table":
+	case "table", "summary":
 		if len(o.spec.Series)+len(o.spec.Panel) > 0 || o.ratio != nil || o.logY || o.ref != nil {
-			errs = append(errs, errors.New("benchplot: -kind table takes -x, -metric and -filter only"))
+			errs = append(errs, fmt.Errorf("benchplot: -kind %s takes -x, -metric and -filter only (and summary -ignore)", o.kind))
+		}
+		if o.kind == "summary" && strings.Contains(o.metric, ",") {
+			errs = append(errs, fmt.Errorf("benchplot: -metric %q: a summary compares one metric", o.metric))
 		}
 	default:
-		errs = append(errs, fmt.Errorf("benchplot: -kind %q: want line, point, bar or table", o.kind))
+		errs = append(errs, fmt.Errorf("benchplot: -kind %q: want line, point, bar, table or summary", o.kind))
+	}
+	if len(o.ignore) > 0 && o.kind != "summary" {
+		errs = append(errs, errors.New("benchplot: -ignore is for -kind summary"))
 	}
 	if o.logY && o.kind == "bar" {
 		errs = append(errs, errors.New("benchplot: -logy does not suit bars, which start at 0"))
@@ -70,8 +81,16 @@ func run(o options) error {
 	if err != nil {
 		return fmt.Errorf("benchplot: %w", err)
 	}
-	if o.kind == "table" {
+	switch o.kind {
+	case "table":
 		return writeTable(o, data, name)
+	case "summary":
+		line, err := summaryLine(data, name, o.metric, o.spec.X, o.ignore, o.filter)
+		if err != nil {
+			return err
+		}
+		fmt.Println(line)
+		return nil
 	}
 	pts, bad, err := readPoints(bytes.NewReader(data), name, o.metric, o.filter)
 	if err != nil {

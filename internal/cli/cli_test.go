@@ -59,7 +59,7 @@ func TestHelp(t *testing.T) {
 		{"client", nil, "-samples"},
 		{"gatecheck", nil, "floors"},
 		{"gatecheck", []string{"floors"}, "-in"},
-		{"gatecheck", []string{"compare"}, "-csv"},
+		{"gatecheck", []string{"paired"}, "-base"},
 		{"gatecheck", []string{"baseline"}, "-baseline"},
 	} {
 		for _, h := range []string{"-h", "--help"} {

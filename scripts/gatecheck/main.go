@@ -1,26 +1,27 @@
 // Package main is gatecheck, the judge of make gate (scripts/gate.sh). It
-// reads Go benchmark text of BenchmarkE2E and BenchmarkMakespan and
-// benchstat's CSV and exits 1 when a check fails:
+// reads Go benchmark text of BenchmarkE2E and BenchmarkMakespan and exits 1
+// when a check fails:
 //
-//	gatecheck floors   -in head.txt            queue manager vs relay, same run
-//	gatecheck compare  -csv base-vs-head.csv   base vs head, per gated row
+//	gatecheck floors   -in head.txt                   queue manager vs relay, same run
+//	gatecheck paired   -base base.txt -head head.txt  base vs head, round by round
 //	gatecheck baseline -in head.txt -baseline results/baseline/gate.txt
 //	gatecheck makespan -in makespan.txt -row task=10ms/workers=16/send=sdk -floor 0.75
 //
 // floors and baseline judge ratios to the relay measured in the same run,
-// so that a slower or busier machine moves both sides alike; compare
-// judges absolute medians, since base and head ran interleaved on one
-// machine. makespan judges an absolute efficiency (ideal over measured
+// so that a slower or busier machine moves both sides alike; paired judges
+// head over base round by round, since the two ran side by side in each
+// round. makespan judges an absolute efficiency (ideal over measured
 // makespan of sleeping tasks): a ratio to the machine's own best already.
 package main
 
 import (
 	"bufio"
-	"encoding/csv"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"maps"
+	"math"
 	"os"
 	"slices"
 	"sort"
@@ -30,7 +31,7 @@ import (
 	"github.com/alpcrun/alpcrun/internal/cli"
 )
 
-const usage = "usage: gatecheck floors|compare|baseline|makespan [flags]   (gatecheck CMD -h: flags of CMD)"
+const usage = "usage: gatecheck floors|paired|baseline|makespan [flags]   (gatecheck CMD -h: flags of CMD)"
 
 func main() {
 	if len(os.Args) < 2 {
@@ -48,8 +49,8 @@ func main() {
 	switch cmd, args := os.Args[1], os.Args[2:]; cmd {
 	case "floors":
 		failed, err = runFloors(args, os.Stdout)
-	case "compare":
-		failed, err = runCompare(args, os.Stdout)
+	case "paired":
+		failed, err = runPaired(args, os.Stdout)
 	case "baseline":
 		failed, err = runBaseline(args, os.Stdout)
 	case "makespan":
@@ -258,106 +259,190 @@ func runBaseline(args []string, w io.Writer) (bool, error) {
 	return failed, nil
 }
 
-// Change is one row of benchstat's CSV for one unit.
-type Change struct {
+// Check is one judged signal of the paired comparison: a unit of the rows
+// whose names hold Row, failing when it got worse by more than MaxWorse.
+type Check struct {
+	Row, Unit string
+	MaxWorse  float64
+}
+
+// parseChecks reads "row:unit:maxworse,…", e.g. "batch=100/:cpu-ns/op:0.05".
+func parseChecks(s string) ([]Check, error) {
+	var out []Check
+	for _, f := range strings.Split(s, ",") {
+		row, rest, ok1 := strings.Cut(f, ":")
+		unit, mw, ok2 := strings.Cut(rest, ":")
+		w, err := strconv.ParseFloat(mw, 64)
+		if !ok1 || !ok2 || unit == "" || err != nil || w < 0 {
+			return nil, fmt.Errorf("gatecheck: check %q: want row:unit:maxworse", f)
+		}
+		out = append(out, Check{Row: row, Unit: unit, MaxWorse: w})
+	}
+	return out, nil
+}
+
+// Paired is one row's unit judged over rounds: D holds, per round, the log
+// of head over base signed so that positive is worse.
+type Paired struct {
 	Name, Unit string
-	Base, Head float64
-	P          float64
+	D          []float64
 }
 
-// Worse is the relative loss from base to head: positive when the median
-// moved the wrong way for the unit.
-func (c Change) Worse() float64 {
-	if higherIsBetter(c.Unit) {
-		return c.Base/c.Head - 1
+// Pairs pairs the k-th value of a row in base with its k-th value in head:
+// the gate runs both binaries once per round, so the k-th values ran
+// side by side on the same machine and a slow spell hits both.
+func Pairs(base, head Samples, name, unit string) (Paired, error) {
+	b, h := base[name][unit], head[name][unit]
+	if len(b) != len(h) {
+		return Paired{}, fmt.Errorf("gatecheck: %s %s: %d base rounds, %d head rounds", name, unit, len(b), len(h))
 	}
-	return c.Head/c.Base - 1
-}
-
-// ParseCSV reads benchstat -format csv output of two files: per unit a
-// header (",base,,head,,,"), a unit line (",unit,CI,unit,CI,vs base,P") and
-// rows "name,median,CI,median,CI,change,p=… n=…". Rows missing from either
-// side have fewer columns and are left out, as is the geomean.
-func ParseCSV(r io.Reader) ([]Change, error) {
-	cr := csv.NewReader(r)
-	cr.FieldsPerRecord = -1
-	var (
-		out  []Change
-		unit string
-	)
-	for {
-		rec, err := cr.Read()
-		if errors.Is(err, io.EOF) {
-			return out, nil
+	p := Paired{Name: name, Unit: unit}
+	for i := range b {
+		if b[i] < 0 || h[i] < 0 {
+			return Paired{}, fmt.Errorf("gatecheck: %s %s: negative value", name, unit)
 		}
-		if err != nil {
-			return nil, fmt.Errorf("gatecheck: csv: %v", err)
+		// +1 keeps a unit that is zero on both sides (allocs/op) at no
+		// change; on values in the hundreds or more it moves nothing.
+		d := math.Log((h[i] + 1) / (b[i] + 1))
+		if higherIsBetter(unit) {
+			d = -d
 		}
-		if len(rec) >= 3 && rec[0] == "" && rec[2] == "CI" {
-			unit = rec[1]
-			continue
-		}
-		if len(rec) < 7 || rec[0] == "" || rec[0] == "geomean" || unit == "" {
-			continue
-		}
-		base, err1 := strconv.ParseFloat(rec[1], 64)
-		head, err2 := strconv.ParseFloat(rec[3], 64)
-		p, err3 := parseP(rec[6])
-		if err := errors.Join(err1, err2, err3); err != nil {
-			return nil, fmt.Errorf("gatecheck: csv row %s: %v", rec[0], err)
-		}
-		out = append(out, Change{Name: rec[0], Unit: unit, Base: base, Head: head, P: p})
+		p.D = append(p.D, d)
 	}
+	return p, nil
 }
 
-// parseP reads "p=0.012 n=10".
-func parseP(s string) (float64, error) {
-	for _, f := range strings.Fields(s) {
-		if v, ok := strings.CutPrefix(f, "p="); ok {
-			return strconv.ParseFloat(v, 64)
+// Worse is the Hodges-Lehmann estimate of the change, as a relative loss:
+// the median of the Walsh averages (d_i+d_j)/2, i <= j, of the per-round
+// log ratios. It is the estimate that goes with the signed-rank test,
+// steadier than the median of the ratios and not swayed by one round that
+// the machine spoiled.
+func (p Paired) Worse() float64 {
+	var w []float64
+	for i := range p.D {
+		for j := i; j < len(p.D); j++ {
+			w = append(w, (p.D[i]+p.D[j])/2)
 		}
 	}
-	return 0, fmt.Errorf("no p= in %q", s)
+	if len(w) == 0 {
+		return 0
+	}
+	return math.Exp(median(w)) - 1
 }
 
-// runCompare fails a gated row when its change is significant (p < alpha)
-// and worse than maxWorse.
-func runCompare(args []string, w io.Writer) (bool, error) {
-	fs := flag.NewFlagSet("compare", flag.ContinueOnError)
-	in := fs.String("csv", "", "benchstat -format csv output, base then head")
-	rows := fs.String("rows", "impl=priority", "comma-separated substrings; a row is gated when its name holds one")
-	units := fs.String("units", "sec/op,p50-sec", "comma-separated gated units, as benchstat names them")
+// P is the one-sided p-value of the Wilcoxon signed-rank test that head is
+// worse than base: exact, from the distribution of the rank sum of the
+// rounds where head was worse, with zero differences dropped and tied
+// magnitudes given their average rank.
+func (p Paired) P() float64 {
+	var d []float64
+	for _, x := range p.D {
+		if x != 0 {
+			d = append(d, x)
+		}
+	}
+	n := len(d)
+	if n == 0 {
+		return 1
+	}
+	idx := make([]int, n)
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.Slice(idx, func(a, b int) bool { return math.Abs(d[idx[a]]) < math.Abs(d[idx[b]]) })
+	// Ranks doubled, so that average ranks of ties stay integers.
+	rank2 := make([]int, n)
+	for i := 0; i < n; {
+		j := i
+		for j < n && math.Abs(d[idx[j]]) == math.Abs(d[idx[i]]) {
+			j++
+		}
+		for k := i; k < j; k++ {
+			rank2[idx[k]] = i + j + 1 // 2 × the average of ranks i+1..j
+		}
+		i = j
+	}
+	obs, total := 0, 0
+	for i, x := range d {
+		total += rank2[i]
+		if x > 0 {
+			obs += rank2[i]
+		}
+	}
+	// ways[s]: the subsets of ranks summing to s, each round's sign
+	// equally likely under no change.
+	ways := make([]float64, total+1)
+	ways[0] = 1
+	for _, r := range rank2 {
+		for s := total; s >= r; s-- {
+			ways[s] += ways[s-r]
+		}
+	}
+	var tail float64
+	for s := obs; s <= total; s++ {
+		tail += ways[s]
+	}
+	return tail / math.Pow(2, float64(n))
+}
+
+// runPaired fails a check when head is worse than base at p < alpha and by
+// more than the check's MaxWorse.
+func runPaired(args []string, w io.Writer) (bool, error) {
+	fs := flag.NewFlagSet("paired", flag.ContinueOnError)
+	baseIn := fs.String("base", "", "benchmark text of base, one value per row and round")
+	headIn := fs.String("head", "", "benchmark text of head, rounds in the same order")
+	rows := fs.String("rows", "impl=priority/", "substring of the judged rows' names")
+	checks := fs.String("checks", "batch=100/:cpu-ns/op:0.05", "comma-separated row:unit:maxworse; row is a substring of the name")
 	alpha := fs.Float64("alpha", 0.05, "significance level")
-	maxWorse := fs.Float64("max-worse", 0.15, "allowed loss of a median")
 	if err := fs.Parse(args); err != nil {
 		return false, err
 	}
-	f, err := os.Open(*in)
-	if err != nil {
-		return false, fmt.Errorf("gatecheck: %v", err)
-	}
-	defer f.Close()
-	cs, err := ParseCSV(f)
+	cs, err := parseChecks(*checks)
 	if err != nil {
 		return false, err
 	}
-	gatedUnits := strings.Split(*units, ",")
-	gatedRows := strings.Split(*rows, ",")
-	failed, judged := false, 0
-	for _, c := range cs {
-		if !slices.Contains(gatedUnits, c.Unit) || !slices.ContainsFunc(gatedRows, func(r string) bool { return strings.Contains(c.Name, r) }) {
-			continue
-		}
-		judged++
-		ok := c.P >= *alpha || c.Worse() <= *maxWorse
-		failed = failed || !ok
-		fmt.Fprintf(w, "%s compare  %-8s %.4g -> %.4g (%+.1f%% worse, p=%.3f; fails at > %.0f%% and p < %.2f)  %s\n",
-			verdict(ok), c.Unit, c.Base, c.Head, 100*c.Worse(), c.P, 100**maxWorse, *alpha, c.Name)
+	base, err := readSamples(*baseIn)
+	if err != nil {
+		return false, err
 	}
-	if judged == 0 {
-		return false, fmt.Errorf("gatecheck: no gated row in %s (rows %s, units %s)", *in, *rows, *units)
+	head, err := readSamples(*headIn)
+	if err != nil {
+		return false, err
+	}
+	names := slices.Sorted(maps.Keys(head))
+	failed := false
+	for _, c := range cs {
+		judged := 0
+		for _, name := range names {
+			if !strings.Contains(name, *rows) || !strings.Contains(name, c.Row) || len(head[name][c.Unit]) == 0 {
+				continue
+			}
+			p, err := Pairs(base, head, name, c.Unit)
+			if err != nil {
+				return false, err
+			}
+			judged++
+			worse, pv := p.Worse(), p.P()
+			ok := pv >= *alpha || worse <= c.MaxWorse
+			failed = failed || !ok
+			fmt.Fprintf(w, "%s paired   %-9s %+6.1f%% (head worse in %d of %d rounds, p=%.3f; fails at > %.0f%% and p < %.2f)  %s\n",
+				verdict(ok), c.Unit, 100*worse, countPositive(p.D), len(p.D), pv, 100*c.MaxWorse, *alpha, name)
+		}
+		if judged == 0 {
+			return false, fmt.Errorf("gatecheck: no row of %s holds %s and %s with unit %s", *headIn, *rows, c.Row, c.Unit)
+		}
 	}
 	return failed, nil
+}
+
+func countPositive(v []float64) int {
+	n := 0
+	for _, x := range v {
+		if x > 0 {
+			n++
+		}
+	}
+	return n
 }
 
 // runMakespan checks the median efficiency of one BenchmarkMakespan row

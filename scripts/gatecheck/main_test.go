@@ -2,6 +2,7 @@ package main
 
 import (
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -74,54 +75,107 @@ func TestBaseline(t *testing.T) {
 	}
 }
 
-// csvText is benchstat -format csv output in its shape: a unit per block,
-// a row missing from head (relay here), and a geomean.
-const csvText = `goos: linux
-,base.txt,,head.txt,,,
-,sec/op,CI,sec/op,CI,vs base,P
-E2E/impl=relay/workers=1-2,4e-05,9%
-E2E/impl=priority/workers=1-2,5e-05,7%,6e-05,3%,+20.00%,p=0.000 n=10
-E2E/impl=priority/workers=4-2,7e-07,3%,7.7e-07,3%,+10.00%,p=0.000 n=10
-geomean,5e-06,,6e-06,,+10.00%,
-
-,base.txt,,head.txt,,,
-,tasks/s,CI,tasks/s,CI,vs base,P
-E2E/impl=priority/workers=1-2,20000,7%,16000,3%,-20.00%,p=0.200 n=10
+// pairedBase and pairedHead are four rounds of two rows. The loaded row's
+// cpu-ns/op is 10% worse in head in every round, though the machine slowed
+// in round 3 (both sides); its tasks/s is 10% better. The idle row's
+// allocs/op is the same but for one round.
+const pairedBase = `BenchmarkE2E/impl=priority/workers=4/batch=100/payload=64/inflight=64-2  1000  1000 ns/op  2000 cpu-ns/op  500000 tasks/s  0 allocs/op
+BenchmarkE2E/impl=priority/workers=1/batch=1/payload=64/inflight=1-2  1000  50000 ns/op  20000 p50-ns  67 allocs/op
+BenchmarkE2E/impl=priority/workers=4/batch=100/payload=64/inflight=64-2  1000  1000 ns/op  2100 cpu-ns/op  500000 tasks/s  0 allocs/op
+BenchmarkE2E/impl=priority/workers=1/batch=1/payload=64/inflight=1-2  1000  50000 ns/op  20000 p50-ns  67 allocs/op
+BenchmarkE2E/impl=priority/workers=4/batch=100/payload=64/inflight=64-2  1000  1000 ns/op  3000 cpu-ns/op  250000 tasks/s  0 allocs/op
+BenchmarkE2E/impl=priority/workers=1/batch=1/payload=64/inflight=1-2  1000  50000 ns/op  20000 p50-ns  67 allocs/op
+BenchmarkE2E/impl=priority/workers=4/batch=100/payload=64/inflight=64-2  1000  1000 ns/op  1900 cpu-ns/op  500000 tasks/s  0 allocs/op
+BenchmarkE2E/impl=priority/workers=1/batch=1/payload=64/inflight=1-2  1000  50000 ns/op  20000 p50-ns  67 allocs/op
 `
 
-func TestParseCSV(t *testing.T) {
-	cs, err := ParseCSV(strings.NewReader(csvText))
+const pairedHead = `BenchmarkE2E/impl=priority/workers=4/batch=100/payload=64/inflight=64-2  1000  1000 ns/op  2200 cpu-ns/op  550000 tasks/s  0 allocs/op
+BenchmarkE2E/impl=priority/workers=1/batch=1/payload=64/inflight=1-2  1000  50000 ns/op  20000 p50-ns  67 allocs/op
+BenchmarkE2E/impl=priority/workers=4/batch=100/payload=64/inflight=64-2  1000  1000 ns/op  2310 cpu-ns/op  550000 tasks/s  0 allocs/op
+BenchmarkE2E/impl=priority/workers=1/batch=1/payload=64/inflight=1-2  1000  50000 ns/op  20000 p50-ns  67 allocs/op
+BenchmarkE2E/impl=priority/workers=4/batch=100/payload=64/inflight=64-2  1000  1000 ns/op  3300 cpu-ns/op  275000 tasks/s  0 allocs/op
+BenchmarkE2E/impl=priority/workers=1/batch=1/payload=64/inflight=1-2  1000  50000 ns/op  20000 p50-ns  68 allocs/op
+BenchmarkE2E/impl=priority/workers=4/batch=100/payload=64/inflight=64-2  1000  1000 ns/op  2090 cpu-ns/op  550000 tasks/s  0 allocs/op
+BenchmarkE2E/impl=priority/workers=1/batch=1/payload=64/inflight=1-2  1000  50000 ns/op  20000 p50-ns  67 allocs/op
+`
+
+func TestPaired(t *testing.T) {
+	b, err := ParseBench(strings.NewReader(pairedBase))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cs) != 3 {
-		t.Fatalf("got %d rows, want 3: %+v", len(cs), cs)
+	h, err := ParseBench(strings.NewReader(pairedHead))
+	if err != nil {
+		t.Fatal(err)
 	}
-	if c := cs[0]; c.Unit != "sec/op" || c.Base != 5e-05 || c.Head != 6e-05 || c.P != 0 {
-		t.Errorf("first row = %+v", c)
+	const loaded = "E2E/impl=priority/workers=4/batch=100/payload=64/inflight=64-2"
+	p, err := Pairs(b, h, loaded, "cpu-ns/op")
+	if err != nil {
+		t.Fatal(err)
 	}
-	// tasks/s fell from 20000 to 16000: 25% worse, as time per task grew.
-	if w := cs[2].Worse(); w < 0.2499 || w > 0.2501 || cs[2].P != 0.2 {
-		t.Errorf("tasks/s row: worse=%v p=%v, want 0.25 and 0.2", cs[2].Worse(), cs[2].P)
+	// Every round 10% worse: the estimate is 10% though round 3's values
+	// are half again as large, and all 4 rounds worse is p = 1/16.
+	if w := p.Worse(); math.Abs(w-0.1) > 0.001 {
+		t.Errorf("cpu-ns/op worse = %v, want 0.10", w)
+	}
+	if pv := p.P(); pv != 1.0/16 {
+		t.Errorf("cpu-ns/op p = %v, want 1/16", pv)
+	}
+	// tasks/s is higher-is-better: 10% more is 9.1% better, p = 1.
+	p, err = Pairs(b, h, loaded, "tasks/s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w, pv := p.Worse(), p.P(); math.Abs(w+1/11.0) > 0.001 || pv != 1 {
+		t.Errorf("tasks/s: worse=%v p=%v, want -0.091 and 1", w, pv)
 	}
 }
 
-func TestCompare(t *testing.T) {
-	in := write(t, "c.csv", csvText)
+func TestSignedRankP(t *testing.T) {
 	for _, c := range []struct {
-		units string
-		fail  bool
+		d    []float64
+		want float64
 	}{
-		{"sec/op", true},   // +20% at p=0.000
-		{"tasks/s", false}, // 25% worse but p=0.2: not significant
+		{[]float64{1, 2, 3}, 1.0 / 8},         // all worse: 1 of 8 sign patterns
+		{[]float64{-1, 2, 3}, 2.0 / 8},        // rank sum 5: {2,3} and {1,2,3}
+		{[]float64{-1, -2, -3}, 1},            // all better
+		{[]float64{0, 0, 5}, 1.0 / 2},         // zeros dropped: one round left
+		{[]float64{-1, 1, 2}, 3.0 / 8},        // tie: ranks 1.5, 1.5, 3; sum >= 4.5 in 3 of 8
+		{[]float64{0, 0}, 1},                  // no change at all
+		{[]float64{-3, 1, 2, 4, 5}, 5.0 / 32}, // rank sum 12 of 15
 	} {
-		failed, err := runCompare([]string{"-csv", in, "-rows", "impl=priority/", "-units", c.units}, io.Discard)
-		if err != nil || failed != c.fail {
-			t.Errorf("units %s: failed=%v err=%v, want failed=%v", c.units, failed, err, c.fail)
+		if got := (Paired{D: c.d}).P(); math.Abs(got-c.want) > 1e-12 {
+			t.Errorf("P(%v) = %v, want %v", c.d, got, c.want)
 		}
 	}
-	if _, err := runCompare([]string{"-csv", in, "-rows", "impl=fifo/"}, io.Discard); err == nil {
-		t.Error("no gated row: want an error, not a pass")
+}
+
+func TestRunPaired(t *testing.T) {
+	base, head := write(t, "base.txt", pairedBase), write(t, "head.txt", pairedHead)
+	for _, c := range []struct {
+		checks string
+		alpha  string
+		fail   bool
+	}{
+		{"batch=100/:cpu-ns/op:0.05", "0.1", true},   // +10% in 4 of 4 rounds, p = 0.0625
+		{"batch=100/:cpu-ns/op:0.05", "0.05", false}, // 4 rounds cannot reach p < 0.05
+		{"batch=100/:cpu-ns/op:0.15", "0.1", false},  // smaller than allowed
+		{"batch=100/:tasks/s:0", "0.1", false},       // better
+		{"batch=1/:allocs/op:0", "0.6", false},       // +1 alloc in 1 round of 4: the estimate is no change
+	} {
+		failed, err := runPaired([]string{"-base", base, "-head", head, "-checks", c.checks, "-alpha", c.alpha}, io.Discard)
+		if err != nil || failed != c.fail {
+			t.Errorf("%s alpha %s: failed=%v err=%v, want failed=%v", c.checks, c.alpha, failed, err, c.fail)
+		}
+	}
+	for _, checks := range []string{"batch=100/:p50-ns:0.1", "batch=7/:cpu-ns/op:0.1", "cpu-ns/op:0.1"} {
+		if _, err := runPaired([]string{"-base", base, "-head", head, "-checks", checks}, io.Discard); err == nil {
+			t.Errorf("checks %s: want an error, not a pass", checks)
+		}
+	}
+	short := write(t, "short.txt", pairedHead[:strings.LastIndex(pairedHead[:len(pairedHead)-1], "\n")+1])
+	if _, err := runPaired([]string{"-base", base, "-head", short, "-checks", "batch=1/:p50-ns:0.1"}, io.Discard); err == nil {
+		t.Error("head with a round fewer than base: want an error")
 	}
 }
 

@@ -2,6 +2,6 @@
 
 package queuemanager
 
-// injectDispatchDelay is the planted-regression hook of make gate's
-// self-test; without tag gateinject it does nothing and inlines away.
-func injectDispatchDelay() {}
+// injectTaskCPU is the planted-regression hook of make gate's self-test and
+// power runs; without tag gateinject it does nothing and inlines away.
+func injectTaskCPU(int) {}

@@ -346,8 +346,8 @@ func (s *Server) sendTasks(ctx context.Context, stream grpc.BidiStreamingServer[
 		if err != nil {
 			return
 		}
-		injectDispatchDelay()
 		b := t.Payload.(*pb.Batch)
+		injectTaskCPU(len(b.Messages))
 		b.Id = t.ID
 		// t is not ours once Sent: a steal may requeue it.
 		redelivered, n := t.Attempts > 1, len(b.Messages)
