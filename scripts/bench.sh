@@ -48,7 +48,9 @@ BENCHSTAT=golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
 # pass: 15 rows of about 0.75 s of ideal makespan each, about 15 s a pass
 # when dispatch keeps the workers busy, 2.5 minutes at COUNT=10. A dispatch
 # that binds one worker stretches each row by up to its worker count: about
-# 4 minutes a pass.
+# 4 minutes a pass. deployed is BenchmarkDeployed: the queue manager and
+# the relay each as a process of its own (bench/deployed_test.go), 6 rows
+# of about 1.5 s, about 10 s a pass.
 SUITES=(
   "queue|./core/queue|BenchmarkQueue|sec/op|300ms"
   "idle|./core/queue|BenchmarkIdle|cpu%|200x"
@@ -56,6 +58,7 @@ SUITES=(
   "e2e|./bench|BenchmarkE2EMatrix|tasks/s|300ms"
   "cache|./bench|BenchmarkCache|p50-sec|"
   "makespan|./bench|BenchmarkMakespan|efficiency|1x"
+  "deployed|./bench|BenchmarkDeployed|tasks/s|1s"
 )
 # Reports: suite | file | benchstat arguments, |-separated. The first of a
 # suite is its end summary. In e2e every row's name holds impl, policy
@@ -73,6 +76,7 @@ REPORTS=(
   "e2e|e2e-by-policy.txt|-filter|/shared:off (/impl:relay OR /impl:priority) ((/batch:100 /payload:64) OR /inflight:1)|-col|/policy|-ignore|/impl"
   "e2e|e2e-by-shared.txt|-filter|(/impl:relay OR /impl:priority) (/policy:priority OR /policy:none) ((/workers:4 /payload:64 (/batch:1 OR /batch:100)) OR (/workers:64 /batch:100 /payload:4096) OR /inflight:1)|-col|/shared@(off on)"
   "cache|cache-by-kind.txt|-col|/kind"
+  "deployed|deployed-vs-relay.txt|-col|/impl"
 )
 # Summaries: suite | cmd/benchplot -kind summary flags, the columns as in
 # the suite's first report: the end summary's line, which compares only the
@@ -84,6 +88,7 @@ SUMMARIES=(
   "scheduler|-x policy"
   "e2e|-x impl -ignore policy -filter impl=relay|priority,policy=none|priority"
   "cache|-x kind"
+  "deployed|-x impl"
 )
 # Tables: suite | file | cmd/benchplot -kind table flags: a markdown table
 # of medians per row, the first metric with its min and max. A suite with a
