@@ -1,6 +1,7 @@
 package session
 
 import (
+	"fmt"
 	"slices"
 	"strconv"
 	"testing"
@@ -28,29 +29,29 @@ func TestHoldRelease(t *testing.T) {
 }
 
 // BenchmarkHoldRelease is the queue manager's per-task cost of dedupe: one
-// Hold when a batch arrives and one Release when its results are sent.
+// Hold when a batch arrives and one Release when its results are sent,
+// with held ids in flight as at 4 workers x 64 batches of 100 tasks (a few
+// thousand) and of 1000 (64k, far past the caches).
 func BenchmarkHoldRelease(b *testing.B) {
-	for _, size := range []int{1, 100} {
-		b.Run("batch="+strconv.Itoa(size), func(b *testing.B) {
+	for _, c := range []struct{ size, window int }{{1, 1 << 10}, {100, 1 << 12}, {1000, 1 << 16}} {
+		b.Run(fmt.Sprintf("batch=%d/held=%d", c.size, c.window), func(b *testing.B) {
 			s := &Session{}
-			ids := make([]string, 4096*size)
+			ids := make([]string, max(4096*c.size, 4*c.window))
 			for i := range ids {
 				ids[i] = "task-" + strconv.Itoa(i)
 			}
-			// A window of in-flight batches, as in a running session.
-			const window = 1 << 10
 			b.ReportAllocs()
 			i := 0
 			for b.Loop() {
-				hold := ids[(i*size)%len(ids):][:size]
+				hold := ids[(i*c.size)%len(ids):][:c.size]
 				s.Hold(len(hold), func(j int) string { return hold[j] })
-				if i >= window/size {
-					old := ids[((i-window/size)*size)%len(ids):][:size]
+				if i >= c.window/c.size {
+					old := ids[((i-c.window/c.size)*c.size)%len(ids):][:c.size]
 					s.Release(len(old), func(j int) string { return old[j] })
 				}
 				i++
 			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*size), "ns/task")
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*c.size), "ns/task")
 		})
 	}
 }
