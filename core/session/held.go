@@ -25,15 +25,17 @@ import (
 type heldIDs struct {
 	mu      sync.Mutex
 	ids     map[string]struct{}
-	next    uint64
-	sending map[uint64]*sendingAnswer
+	sending []*Answer // in writes now; few: one per client stream at most
 }
 
-// sendingAnswer is one answer batch in a write to a client.
-type sendingAnswer struct {
-	n      int
-	id     func(int) string
-	resent []int // indexes of ids resubmitted during the write
+// Answer is an answer batch in a write to a client, for Sending and Sent.
+// A stream reuses one for all its writes, so that registering a write
+// allocates nothing.
+type Answer struct {
+	N  int              // ids in the batch
+	ID func(int) string // id(0) to id(N-1)
+	// resent holds the indexes of ids resubmitted during the write.
+	resent []int
 }
 
 // Hold records n task ids, id(0) to id(n-1), and returns the indexes of
@@ -65,8 +67,8 @@ func (s *Session) Hold(n int, id func(int) string) (dups []int) {
 // write now.
 func (h *heldIDs) resentLocked(k string) {
 	for _, a := range h.sending {
-		for j := range a.n {
-			if a.id(j) == k {
+		for j := range a.N {
+			if a.ID(j) == k {
 				a.resent = append(a.resent, j)
 				return
 			}
@@ -85,48 +87,55 @@ func (s *Session) Release(n int, id func(int) string) {
 	h.mu.Unlock()
 }
 
-// Sending registers an answer batch of n ids that is about to be written
-// to a client; the caller ends it with Sent after a write that succeeded,
-// or Unsent after one that failed.
-func (s *Session) Sending(n int, id func(int) string) (token uint64) {
+// Sending registers answer a, about to be written to a client; the caller
+// ends it with Sent after a write that succeeded, or Unsent after one that
+// failed, before it registers a again.
+func (s *Session) Sending(a *Answer) {
 	h := &s.held
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.sending == nil {
-		h.sending = make(map[uint64]*sendingAnswer)
-	}
-	h.next++
-	h.sending[h.next] = &sendingAnswer{n: n, id: id}
-	return h.next
+	a.resent = a.resent[:0]
+	h.sending = append(h.sending, a)
+	h.mu.Unlock()
 }
 
-// Sent releases the ids of a written answer batch, except those a client
+// Sent releases the ids of a written answer, except those a client
 // resubmitted during the write: their indexes are returned (nil in the
-// common case), still held, and the caller must answer them again.
-func (s *Session) Sent(token uint64) (resent []int) {
+// common case; valid until a is registered again), still held, and the
+// caller must answer them again.
+func (s *Session) Sent(a *Answer) (resent []int) {
 	h := &s.held
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	a := h.sending[token]
-	delete(h.sending, token)
-	if a == nil {
-		return nil
+	if !h.unregisterLocked(a) {
+		return nil // the session closed meanwhile
 	}
-	for i := range a.n {
-		if a.resent == nil || !slices.Contains(a.resent, i) {
-			delete(h.ids, a.id(i))
+	for i := range a.N {
+		if len(a.resent) == 0 || !slices.Contains(a.resent, i) {
+			delete(h.ids, a.ID(i))
 		}
+	}
+	if len(a.resent) == 0 {
+		return nil
 	}
 	return a.resent
 }
 
-// Unsent ends the registration of an answer batch whose write failed: its
-// ids stay held, for the caller keeps the answer for the next stream.
-func (s *Session) Unsent(token uint64) {
+// Unsent ends the registration of an answer whose write failed: its ids
+// stay held, for the caller keeps the answer for the next stream.
+func (s *Session) Unsent(a *Answer) {
 	h := &s.held
 	h.mu.Lock()
-	delete(h.sending, token)
+	h.unregisterLocked(a)
 	h.mu.Unlock()
+}
+
+func (h *heldIDs) unregisterLocked(a *Answer) bool {
+	i := slices.Index(h.sending, a)
+	if i < 0 {
+		return false
+	}
+	h.sending = slices.Delete(h.sending, i, i+1)
+	return true
 }
 
 // Held is the number of task ids the session holds.

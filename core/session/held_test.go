@@ -62,24 +62,34 @@ func BenchmarkHoldRelease(b *testing.B) {
 func TestResubmittedDuringSend(t *testing.T) {
 	s := &Session{}
 	s.Hold(idsOf("a", "b", "c"))
-	tok := s.Sending(idsOf("a", "b"))
+	n, id := idsOf("a", "b")
+	a := &Answer{N: n, ID: id}
+	s.Sending(a)
 	if d := s.Hold(idsOf("b", "x")); !slices.Equal(d, []int{0}) {
 		t.Fatalf("dups %v, want [0]", d)
 	}
-	if r := s.Sent(tok); !slices.Equal(r, []int{1}) {
+	if r := s.Sent(a); !slices.Equal(r, []int{1}) {
 		t.Fatalf("resent %v, want [1] (b)", r)
 	}
 	if d := s.Hold(idsOf("a", "b")); !slices.Equal(d, []int{1}) {
 		t.Fatalf("after Sent dups %v, want [1]: a released, b still held", d)
 	}
 	// A failed write keeps every id; a later resubmission is not noted
-	// against the finished write.
-	tok = s.Sending(idsOf("c"))
-	s.Unsent(tok)
+	// against the finished write, and the answer can be registered again.
+	a.N, a.ID = idsOf("c")
+	s.Sending(a)
+	s.Unsent(a)
 	if d := s.Hold(idsOf("c")); !slices.Equal(d, []int{0}) {
 		t.Fatalf("after Unsent dups %v, want [0]", d)
 	}
-	if r := s.Sent(tok); r != nil {
+	if r := s.Sent(a); r != nil {
 		t.Fatalf("Sent after Unsent %v, want nil", r)
+	}
+	s.Sending(a)
+	if r := s.Sent(a); r != nil {
+		t.Fatalf("a clean write resent %v", r)
+	}
+	if d := s.Hold(idsOf("c")); d != nil {
+		t.Fatalf("c still held after its answer was written: dups %v", d)
 	}
 }

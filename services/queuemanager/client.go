@@ -279,6 +279,10 @@ func (s *Server) sendResults(ctx context.Context, stream grpc.BidiStreamingServe
 		case <-popDone:
 		}
 	}()
+	// The answer being written, registered for the resubmission window
+	// (core/session, held.go); one for every write of this stream.
+	var cur *pb.Batch
+	ans := &session.Answer{ID: func(i int) string { return cur.Messages[i].Id }}
 	done := false
 	for {
 		if !done {
@@ -306,10 +310,11 @@ func (s *Server) sendResults(ctx context.Context, stream grpc.BidiStreamingServe
 		for i := range n {
 			t := buf[i].Value.(*session.Batch) // worker.go's complete
 			b := t.Payload.(*pb.Batch)
-			tok := sess.Sending(len(b.Messages), func(i int) string { return b.Messages[i].Id })
+			cur, ans.N = b, len(b.Messages)
+			sess.Sending(ans)
 			err := stream.Send(b)
 			if err == nil {
-				if resent := sess.Sent(tok); resent != nil {
+				if resent := sess.Sent(ans); resent != nil {
 					// Resubmitted while this write was under way: the
 					// stream may be dead, so answer those again.
 					t.Payload = pickMessages(b, resent)
@@ -320,7 +325,7 @@ func (s *Server) sendResults(ctx context.Context, stream grpc.BidiStreamingServe
 				}
 			}
 			if err != nil {
-				sess.Unsent(tok)
+				sess.Unsent(ans)
 				// Keep what this client did not get for the next one.
 				for _, it := range buf[i:n] {
 					_ = sess.OfferResult(context.Background(), it.Value)

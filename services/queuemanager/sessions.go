@@ -282,18 +282,21 @@ func (s *Server) ClientStreamDeadLetters(in *pb.Session, stream grpc.ServerStrea
 		return err
 	}
 	dead := sess.TakeDead()
+	var b *pb.Batch
+	ans := &session.Answer{ID: func(i int) string { return b.Messages[i].Id }}
 	for i, t := range dead {
-		b := deadBatch(sess.ID, t)
-		tok := sess.Sending(len(b.Messages), func(i int) string { return b.Messages[i].Id })
+		b = deadBatch(sess.ID, t)
+		ans.N = len(b.Messages)
+		sess.Sending(ans)
 		if err := stream.Send(b); err != nil {
-			sess.Unsent(tok)
+			sess.Unsent(ans)
 			// The client went away: keep what it did not get.
 			for _, t := range dead[i:] {
 				_ = sess.OfferDead(t)
 			}
 			return err
 		}
-		if resent := sess.Sent(tok); resent != nil {
+		if resent := sess.Sent(ans); resent != nil {
 			// Resubmitted during the write (client.go's sendResults says
 			// why): keep those dead letters, and their bytes, for the next
 			// read.
