@@ -81,6 +81,17 @@ func (h *harness) echoWorker(s *services, task string) error {
 	return nil
 }
 
+// attackerStream creates the attacker's session with attrs and opens its
+// client stream, both ending with ctx.
+func (h *harness) attackerStream(ctx context.Context, s *services, attrs *pb.SessionAttributes) (*pb.Session, grpc.BidiStreamingClient[pb.Batch, pb.Batch], error) {
+	a, err := s.q.CreateSession(as(ctx, h.attackerKey), &pb.Session{App: &pb.App{Id: "attacker"}, Attributes: attrs})
+	if err != nil {
+		return nil, nil, fmt.Errorf("attacker's session: %w", err)
+	}
+	st, err := s.q.ClientStream(as(ctx, h.attackerKey, "sessionid", a.Id))
+	return a, st, err
+}
+
 // Case 1. With max_attempts=1 and task_timeout=1ms, 1,100 one-task batches
 // and one slow worker fill the session's dead-letter queue (bufferSize
 // 1,000) on the scheduler's tick. Then an unrelated client sends 5 tasks.
@@ -94,11 +105,7 @@ func case1(ctx context.Context, h *harness, r *row) error {
 	actx, stopAttack := context.WithCancel(ctx)
 	defer stopAttack()
 	attrs := &pb.SessionAttributes{MaxAttempts: 1, TaskTimeout: durationpb.New(time.Millisecond), MaxInflightBatchesPerWorker: 1000}
-	a, err := s.q.CreateSession(as(actx, h.attackerKey), &pb.Session{App: &pb.App{Id: "attacker"}, Attributes: attrs})
-	if err != nil {
-		return fmt.Errorf("attacker's session: %w", err)
-	}
-	st, err := s.q.ClientStream(as(actx, h.attackerKey, "sessionid", a.Id))
+	a, st, err := h.attackerStream(actx, s, attrs)
 	if err != nil {
 		return err
 	}
@@ -519,11 +526,7 @@ func case6c(ctx context.Context, h *harness, r *row) error {
 	r.qm[0] = s.qm.rss()
 	actx, stopAttack := context.WithCancel(ctx)
 	defer stopAttack()
-	a, err := s.q.CreateSession(as(actx, h.attackerKey), &pb.Session{App: &pb.App{Id: "attacker"}})
-	if err != nil {
-		return err
-	}
-	st, err := s.q.ClientStream(as(actx, h.attackerKey, "sessionid", a.Id))
+	a, st, err := h.attackerStream(actx, s, nil)
 	if err != nil {
 		return err
 	}
@@ -745,11 +748,7 @@ func case8(ctx context.Context, h *harness, r *row) error {
 	actx, stopAttack := context.WithCancel(ctx)
 	defer stopAttack()
 	minW := uint32(1000)
-	a, err := s.q.CreateSession(as(actx, h.attackerKey), &pb.Session{App: &pb.App{Id: "attacker"}, Attributes: &pb.SessionAttributes{Priority: 0, MinWorkers: &minW}})
-	if err != nil {
-		return err
-	}
-	st, err := s.q.ClientStream(as(actx, h.attackerKey, "sessionid", a.Id))
+	a, st, err := h.attackerStream(actx, s, &pb.SessionAttributes{Priority: 0, MinWorkers: &minW})
 	if err != nil {
 		return err
 	}
