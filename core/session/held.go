@@ -57,20 +57,27 @@ func (s *Session) Hold(n int, id func(int) string) (dups []int) {
 		h.ids[k] = struct{}{}
 		if len(h.ids) == l {
 			dups = append(dups, i)
-			h.resentLocked(k)
 		}
+	}
+	if dups != nil && len(h.sending) > 0 {
+		h.resentLocked(dups, id)
 	}
 	return dups
 }
 
-// resentLocked notes that held id k was resubmitted, if its answer is in a
-// write now.
-func (h *heldIDs) resentLocked(k string) {
+// resentLocked notes the resubmitted ids, id(dups[i]), whose answers are
+// in a write now. One pass over the answers in writes, whatever the
+// number of duplicates: a client cannot make the session's lock scan them
+// once per id it resubmits.
+func (h *heldIDs) resentLocked(dups []int, id func(int) string) {
+	set := make(map[string]struct{}, len(dups))
+	for _, i := range dups {
+		set[id(i)] = struct{}{}
+	}
 	for _, a := range h.sending {
 		for j := range a.N {
-			if a.ID(j) == k {
+			if _, ok := set[a.ID(j)]; ok {
 				a.resent = append(a.resent, j)
-				return
 			}
 		}
 	}
